@@ -1,0 +1,43 @@
+# The two commands a new user needs: `make demo` and `make test`.
+# Each creates (or reuses) .venv and installs what it needs, so a fresh
+# machine with Python 3.11+ and make is enough.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(PY):
+	@echo "==> creating $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV) || { \
+	  echo "==> python venv module missing; installing python3-venv (Debian)"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+
+$(STAMP): pyproject.toml | $(PY)
+	@echo "==> installing slack-alerts and its dev tools into $(VENV) (first run takes a minute or two)"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet --progress-bar off -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@$(PY) examples/slack_alerts_example.py
+
+lint: $(STAMP)
+	@echo "==> ruff"
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	@echo "==> mypy"
+	@$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	@echo "==> pytest"
+	@$(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) outbox .pytest_cache .mypy_cache .ruff_cache

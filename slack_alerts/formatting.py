@@ -1,0 +1,380 @@
+"""Block Kit messages for alerts, valid for any input.
+
+Pure functions: an alert and some options in, a JSON-ready dict out. Every
+user-supplied string goes through ``_user_text`` (PHI redaction, mrkdwn
+escaping, truncation) and every element respects Slack's published limits,
+so no alert can produce a payload Slack rejects with ``invalid_blocks``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from slack_alerts.models import Alert, DriftAlert, FAVESViolation, SafetyEvent, SeverityLevel
+from slack_alerts.text import (
+    escape_mrkdwn,
+    redact_phi,
+    safe_http_url,
+    single_line,
+    truncate,
+)
+
+
+class BlockKitLimits:
+    """Slack's limits for a message (https://api.slack.com/reference/block-kit)."""
+
+    BLOCKS = 50
+    HEADER_TEXT = 150
+    SECTION_TEXT = 3000
+    SECTION_FIELDS = 10
+    FIELD_TEXT = 2000
+    CONTEXT_ELEMENTS = 10
+    CONTEXT_TEXT = 2000
+    BUTTON_TEXT = 75
+    BUTTON_URL = 3000
+    ACTION_ELEMENTS = 25
+    MESSAGE_TEXT = 4000
+
+
+# Kept well below the hard limits so one alert stays readable on a phone.
+MAX_DETAIL_FIELDS = 20
+MAX_DETAIL_KEY = 80
+MAX_DETAIL_VALUE = 500
+MAX_GROUPS_SHOWN = 25
+
+KIND_LABELS = {"drift": "Drift", "compliance": "FAVES violation", "safety": "Safety event"}
+
+_MENTION_SPECIAL = {"here": "<!here>", "channel": "<!channel>", "everyone": "<!everyone>"}
+_MENTION_ID = re.compile(r"[A-Z0-9]{2,32}")
+
+
+def normalize_mention(value: str | None) -> str | None:
+    """Turn a configured mention into Slack syntax.
+
+    Accepts ``here``/``channel``/``everyone`` (with or without ``@``, ``!`` or
+    angle brackets), a user id ``U…``/``W…`` or a user-group id ``S…``.
+    Raises ValueError for anything else, so a typo cannot silently page no one.
+    """
+    if value is None or not value.strip():
+        return None
+    raw = value.strip().strip("<>").lstrip("!@")
+    if raw.lower() in _MENTION_SPECIAL:
+        return _MENTION_SPECIAL[raw.lower()]
+    if raw.startswith("subteam^"):
+        raw = raw.removeprefix("subteam^")
+    if _MENTION_ID.fullmatch(raw):
+        if raw[0] == "S":
+            return f"<!subteam^{raw}>"
+        if raw[0] in "UW":
+            return f"<@{raw}>"
+    raise ValueError(
+        "mention_on_critical must be 'here', 'channel', a user id (U…) or a user-group id (S…)"
+    )
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    """Message settings that come from the client, not from the alert."""
+
+    channel: str | None = None
+    username: str | None = None
+    icon_emoji: str | None = None
+    mention_on_critical: str | None = None  # already normalised Slack syntax
+    redact_pii: bool = True
+    dashboard_url_template: str | None = None
+    runbook_url_template: str | None = None
+
+
+@dataclass(frozen=True)
+class SuppressedSummary:
+    """Alerts held back by the rate limiter, reported in the next message."""
+
+    count: int
+    since: datetime
+
+    def sentence(self) -> str:
+        since = self.since.astimezone(UTC).strftime("%H:%M")
+        noun = "alert" if self.count == 1 else "alerts"
+        return f"{self.count} more {noun} suppressed since {since} UTC"
+
+
+def _user_text(value: object, limit: int, options: FormatOptions, *, one_line: bool = False) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if options.redact_pii:
+        text = redact_phi(text)
+    if one_line:
+        text = single_line(text)
+    return truncate(escape_mrkdwn(text), limit)
+
+
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": truncate(text, limit) or " ", "emoji": True}
+
+
+def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": truncate(text, limit) or " "}
+
+
+def _field(label: str, value: str) -> dict[str, Any]:
+    # label is ours; value is already escaped user text or ours.
+    return _mrkdwn(f"*{label}*\n{value}", BlockKitLimits.FIELD_TEXT)
+
+
+def _number(value: float | None, fmt: str = ".4g") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def render_value(value: Any) -> str:
+    """A details value as compact text: scalars as-is, containers as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return format(value, ".6g")
+    if isinstance(value, bool | int) or value is None:
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    try:
+        return json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)
+
+
+_LINK_KEYS = ("dashboard_url", "runbook_url")
+
+
+def _detail_fields(
+    details: Mapping[Any, Any], options: FormatOptions
+) -> tuple[list[dict[str, Any]], int]:
+    fields = []
+    shown = 0
+    total = 0
+    for key, value in details.items():
+        if key in _LINK_KEYS:
+            continue
+        total += 1
+        if shown >= MAX_DETAIL_FIELDS:
+            continue
+        label = _user_text(key, MAX_DETAIL_KEY, options, one_line=True)
+        text = _user_text(render_value(value), MAX_DETAIL_VALUE, options)
+        fields.append(_field(label, text))
+        shown += 1
+    return fields, total - shown
+
+
+def _sections_of_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    size = BlockKitLimits.SECTION_FIELDS
+    return [
+        {"type": "section", "fields": fields[i : i + size]} for i in range(0, len(fields), size)
+    ]
+
+
+def _expand_template(template: str, alert: Alert) -> str:
+    return (
+        template.replace("{model_id}", quote(alert.model_id, safe=""))
+        .replace("{fingerprint}", alert.fingerprint)
+        .replace("{kind}", alert.kind)
+    )
+
+
+def _buttons(
+    alert: Alert, extras: Mapping[str, Any], options: FormatOptions
+) -> list[dict[str, Any]]:
+    candidates = [
+        ("Open dashboard", extras.get("dashboard_url"), options.dashboard_url_template),
+        ("Open runbook", extras.get("runbook_url"), options.runbook_url_template),
+    ]
+    buttons = []
+    for label, given, template in candidates:
+        url = given if isinstance(given, str) else None
+        if url is None and template:
+            url = _expand_template(template, alert)
+        if url is None:
+            continue
+        safe = safe_http_url(url, max_length=BlockKitLimits.BUTTON_URL)
+        # A URL carrying PHI is dropped, not redacted: a redacted URL is a
+        # wrong link, and a wrong link in an incident wastes minutes.
+        if safe is None or (options.redact_pii and redact_phi(safe) != safe):
+            continue
+        buttons.append(
+            {
+                "type": "button",
+                "text": _plain(label, BlockKitLimits.BUTTON_TEXT),
+                "url": safe,
+                "action_id": label.lower().replace(" ", "_"),
+            }
+        )
+    return buttons
+
+
+def _extras(alert: Alert) -> Mapping[str, Any]:
+    return alert.metadata if isinstance(alert, SafetyEvent) else alert.details
+
+
+def _summary_and_fields(
+    alert: Alert, options: FormatOptions
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """(one-line summary for the fallback text, section text, core fields)."""
+    sev = alert.severity.value.upper()
+    if isinstance(alert, DriftAlert):
+        metric = _user_text(alert.metric, 200, options, one_line=True)
+        name = _user_text(alert.model_name, 200, options, one_line=True)
+        change = (
+            "n/a (zero baseline)"
+            if alert.drift_percentage is None
+            else f"{alert.drift_percentage:+.1f}%"
+        )
+        summary = (
+            f"{metric} is {_number(alert.current_value)} against a baseline of "
+            f"{_number(alert.baseline_value)} ({change}; threshold {_number(alert.threshold)})"
+        )
+        fields = [
+            _field("Model", name),
+            _field("Model ID", f"`{_user_text(alert.model_id, 200, options, one_line=True)}`"),
+            _field("Metric", metric),
+            _field("Severity", sev),
+            _field("Current", _number(alert.current_value)),
+            _field("Baseline", _number(alert.baseline_value)),
+            _field("Change", change),
+            _field("Threshold", _number(alert.threshold)),
+        ]
+        return summary, summary, fields
+    if isinstance(alert, FAVESViolation):
+        name = _user_text(alert.model_name, 200, options, one_line=True)
+        vtype = _user_text(alert.violation_type, 200, options, one_line=True)
+        description = _user_text(alert.description, BlockKitLimits.SECTION_TEXT, options)
+        groups = alert.affected_groups[:MAX_GROUPS_SHOWN]
+        more = len(alert.affected_groups) - len(groups)
+        group_text = ", ".join(_user_text(g, 100, options, one_line=True) for g in groups)
+        if more:
+            group_text += f" and {more} more"
+        fields = [
+            _field("Model", name),
+            _field("Model ID", f"`{_user_text(alert.model_id, 200, options, one_line=True)}`"),
+            _field("Violation", vtype),
+            _field("Severity", sev),
+            _field("Affected groups", truncate(group_text or "none listed", 1500)),
+        ]
+        summary = f"{vtype} violation: {_user_text(alert.description, 300, options, one_line=True)}"
+        return summary, description, fields
+    event = _user_text(alert.event_type, 200, options, one_line=True)
+    description = _user_text(alert.description, BlockKitLimits.SECTION_TEXT, options)
+    fields = [
+        _field("Event", event),
+        _field("Model ID", f"`{_user_text(alert.model_id, 200, options, one_line=True)}`"),
+        _field("Severity", sev),
+    ]
+    if alert.incident_id:
+        fields.append(_field("Incident", f"`{_user_text(alert.incident_id, 100, options)}`"))
+    summary = f"{event}: {_user_text(alert.description, 300, options, one_line=True)}"
+    return summary, description, fields
+
+
+def format_alert(
+    alert: Alert,
+    options: FormatOptions | None = None,
+    *,
+    suppressed: SuppressedSummary | None = None,
+) -> dict[str, Any]:
+    """Build the webhook payload for one alert."""
+    options = options or FormatOptions()
+    severity = alert.severity
+    label = KIND_LABELS[alert.kind]
+    subject = _user_text(alert.title_subject, BlockKitLimits.HEADER_TEXT, options, one_line=True)
+    header = f"{severity.emoji} {severity.value.upper()} · {label}: {subject}"
+    summary, section_text, fields = _summary_and_fields(alert, options)
+    extras = _extras(alert)
+    detail_fields, hidden = _detail_fields(extras, options)
+
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(header, BlockKitLimits.HEADER_TEXT)},
+    ]
+    if section_text:
+        blocks.append(
+            {"type": "section", "text": _mrkdwn(section_text, BlockKitLimits.SECTION_TEXT)}
+        )
+    blocks.extend(_sections_of_fields(fields))
+    blocks.extend(_sections_of_fields(detail_fields))
+
+    observed = alert.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    context = [f"Observed {observed}", f"Fingerprint `{alert.fingerprint}`"]
+    if hidden:
+        context.append(f"{hidden} more detail{'s' if hidden != 1 else ''} not shown")
+    if suppressed is not None and suppressed.count > 0:
+        context.append(f":mute: {suppressed.sentence()}")
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                _mrkdwn(c, BlockKitLimits.CONTEXT_TEXT)
+                for c in context[: BlockKitLimits.CONTEXT_ELEMENTS]
+            ],
+        }
+    )
+    buttons = _buttons(alert, extras, options)
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+
+    mention = options.mention_on_critical if severity is SeverityLevel.CRITICAL else None
+    fallback = f"[{severity.value.upper()}] {label} on {subject}: {summary}"
+    if suppressed is not None and suppressed.count > 0:
+        fallback += f" ({suppressed.sentence()})"
+    if mention:
+        fallback = f"{mention} {fallback}"
+    return _envelope(fallback, severity, blocks[: BlockKitLimits.BLOCKS], options)
+
+
+def _envelope(
+    text: str, severity: SeverityLevel, blocks: list[dict[str, Any]], options: FormatOptions
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "text": truncate(text, BlockKitLimits.MESSAGE_TEXT),
+        "attachments": [{"color": severity.to_color(), "blocks": blocks}],
+    }
+    if options.channel:
+        payload["channel"] = options.channel
+    if options.username:
+        payload["username"] = options.username
+    if options.icon_emoji:
+        payload["icon_emoji"] = options.icon_emoji
+    return payload
+
+
+def message_blocks(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """All blocks of a payload, wherever they sit (top level or attachments)."""
+    blocks = list(payload.get("blocks", []))
+    for attachment in payload.get("attachments", []):
+        blocks.extend(attachment.get("blocks", []))
+    return blocks
+
+
+def plain_message(
+    body: str,
+    severity: SeverityLevel = SeverityLevel.INFO,
+    options: FormatOptions | None = None,
+    *,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """A free-text message (notifications, test messages), hygiene included."""
+    options = options or FormatOptions()
+    blocks: list[dict[str, Any]] = []
+    fallback = _user_text(body, BlockKitLimits.MESSAGE_TEXT, options)
+    if title:
+        heading = _user_text(title, BlockKitLimits.HEADER_TEXT, options, one_line=True)
+        blocks.append(
+            {
+                "type": "header",
+                "text": _plain(f"{severity.emoji} {heading}", BlockKitLimits.HEADER_TEXT),
+            }
+        )
+        fallback = truncate(f"{heading}: {fallback}", BlockKitLimits.MESSAGE_TEXT)
+    section = _user_text(body, BlockKitLimits.SECTION_TEXT, options)
+    if section:
+        blocks.append({"type": "section", "text": _mrkdwn(section, BlockKitLimits.SECTION_TEXT)})
+    return _envelope(fallback or " ", severity, blocks, options)

@@ -1,0 +1,203 @@
+"""Alert value objects: what went wrong, for which model, and how badly.
+
+Field names follow the reference design exactly (they are public API). The
+models validate at construction, so bad input fails where it was written with
+a ``pydantic.ValidationError`` naming the field, not later inside a sender.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+
+
+class SeverityLevel(StrEnum):
+    """How urgent an alert is. Parses case-insensitively: "Critical" works."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @classmethod
+    def _missing_(cls, value: object) -> SeverityLevel | None:
+        if isinstance(value, str):
+            key = value.strip().lower()
+            for member in cls:
+                if member.value == key:
+                    return member
+        return None
+
+    def to_color(self) -> str:
+        """Slack attachment colour: green, orange, red."""
+        return _COLORS[self]
+
+    @property
+    def rank(self) -> int:
+        """Orders severities: INFO < WARNING < CRITICAL."""
+        return _RANKS[self]
+
+    @property
+    def emoji(self) -> str:
+        return _EMOJI[self]
+
+
+_COLORS = {
+    SeverityLevel.INFO: "#2EB67D",
+    SeverityLevel.WARNING: "#F2A33A",
+    SeverityLevel.CRITICAL: "#E01E5A",
+}
+_RANKS = {SeverityLevel.INFO: 0, SeverityLevel.WARNING: 1, SeverityLevel.CRITICAL: 2}
+_EMOJI = {
+    SeverityLevel.INFO: ":information_source:",
+    SeverityLevel.WARNING: ":warning:",
+    SeverityLevel.CRITICAL: ":rotating_light:",
+}
+
+AlertKind = Literal["drift", "compliance", "safety"]
+
+NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _AlertBase(BaseModel):
+    """Shared validation and identity for the three alert kinds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    kind: ClassVar[AlertKind]
+    # The fields, besides kind and model_id, that name *what* is wrong. They
+    # make the fingerprint, so two alerts about the same problem dedup even
+    # when their values and timestamps differ.
+    _identity_fields: ClassVar[tuple[str, ...]]
+
+    model_id: NonEmptyStr
+    severity: SeverityLevel = SeverityLevel.WARNING
+    timestamp: datetime = Field(default_factory=_now)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_computed_fingerprint(cls, data: Any) -> Any:
+        # model_dump() includes the computed fingerprint; accept it back so
+        # dumps round-trip, but always recompute it from the identity.
+        if isinstance(data, dict) and "fingerprint" in data:
+            return {k: v for k, v in data.items() if k != "fingerprint"}
+        return data
+
+    @field_validator("details", "metadata", mode="before", check_fields=False)
+    @classmethod
+    def _string_keys(cls, value: Any) -> Any:
+        # Users pass {0: ...} or enum keys; JSON and Slack only know strings.
+        if isinstance(value, dict):
+            return {k if isinstance(k, str) else str(k): v for k, v in value.items()}
+        return value
+
+    @field_validator("timestamp", mode="after")
+    @classmethod
+    def _aware_timestamp(cls, value: datetime) -> datetime:
+        # A naive timestamp is taken as UTC, the only zone that means the same
+        # thing on every worker.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fingerprint(self) -> str:
+        """Stable 16-hex-digit identity of the problem (kind, model, what)."""
+        parts = [self.kind, self.model_id, *(str(getattr(self, f)) for f in self._identity_fields)]
+        digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+        return digest[:16]
+
+    @property
+    def title_subject(self) -> str:
+        """The model as people call it, for headers."""
+        return str(getattr(self, "model_name", None) or self.model_id)
+
+
+class DriftAlert(_AlertBase):
+    """A model metric or input distribution moved away from its baseline."""
+
+    kind: ClassVar[AlertKind] = "drift"
+    _identity_fields: ClassVar[tuple[str, ...]] = ("metric",)
+
+    model_name: NonEmptyStr
+    metric: NonEmptyStr
+    current_value: FiniteFloat
+    baseline_value: FiniteFloat
+    threshold: FiniteFloat
+    drift_percentage: FiniteFloat | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_drift_percentage(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("drift_percentage") is not None:
+            return data
+        current, baseline = data.get("current_value"), data.get("baseline_value")
+        try:
+            current_f, baseline_f = float(current), float(baseline)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return data  # field validation reports the bad value by name
+        if not (math.isfinite(current_f) and math.isfinite(baseline_f)) or baseline_f == 0:
+            # Relative change from a zero baseline is undefined: leave it None
+            # rather than invent an infinity that JSON cannot carry.
+            return data
+        percentage = (current_f - baseline_f) / abs(baseline_f) * 100.0
+        if not math.isfinite(percentage):  # e.g. 1e308 against 1e-308
+            return data
+        return {**data, "drift_percentage": percentage}
+
+
+class FAVESViolation(_AlertBase):
+    """A Fair / Appropriate / Valid / Effective / Safe check failed."""
+
+    kind: ClassVar[AlertKind] = "compliance"
+    _identity_fields: ClassVar[tuple[str, ...]] = ("violation_type",)
+
+    model_name: NonEmptyStr
+    violation_type: NonEmptyStr
+    description: str = ""
+    affected_groups: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SafetyEvent(_AlertBase):
+    """A security or safety incident around a model service."""
+
+    kind: ClassVar[AlertKind] = "safety"
+    _identity_fields: ClassVar[tuple[str, ...]] = ("event_type", "incident_id")
+
+    event_type: NonEmptyStr
+    description: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def incident_id(self) -> str:
+        """``metadata["incident_id"]`` when given: one incident, one page."""
+        return str(self.metadata.get("incident_id", ""))
+
+
+Alert = DriftAlert | FAVESViolation | SafetyEvent
+
+ALERT_TYPES: dict[AlertKind, type[DriftAlert] | type[FAVESViolation] | type[SafetyEvent]] = {
+    "drift": DriftAlert,
+    "compliance": FAVESViolation,
+    "safety": SafetyEvent,
+}

@@ -1,0 +1,163 @@
+"""Text hygiene for anything user-supplied that ends up in a Slack message.
+
+Three separate concerns, applied in this order by the formatter:
+
+1. ``redact_phi`` masks PHI/PII patterns so they never leave the process.
+2. ``escape_mrkdwn`` neutralises Slack's control sequences (``<!channel>``,
+   ``<@U123>``, ``<https://evil|click>``) and bare broadcast words.
+3. ``truncate`` fits the result into a Block Kit limit without cutting an
+   HTML entity in half.
+
+Every regex here is written to run in linear time on hostile input: each
+pattern either starts with a fixed token or with a look-behind that makes a
+match start only at the beginning of a run, so the engine never rescans a run
+from every position inside it.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+ELLIPSIS = "…"
+
+# The look-behind means a local part can only start where the previous
+# character cannot belong to it, so a 10,000-character run with no "@" is
+# scanned once instead of once per starting position.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+)
+_SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
+# A separator or a "(", or a +1 prefix, is required: bare 10-digit runs are
+# usually ids or epoch timestamps in ML metadata, not phone numbers.
+_PHONE = re.compile(
+    r"(?<![\d+])(?:\+?1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?!\d)"
+    r"|(?<![\d+])\+1[ .\-]?\d{10}(?!\d)"
+)
+_MRN = re.compile(
+    r"\b(MRN|medical record(?: number)?)([ \t]{0,3}[:#=]?[ \t]{0,3})[A-Z0-9\-]{4,20}\b", re.I
+)
+
+PHI_PATTERNS: dict[str, re.Pattern[str]] = {
+    "ssn": _SSN,
+    "email": _EMAIL,
+    "phone": _PHONE,
+}
+
+
+def redact_phi(text: str) -> str:
+    """Mask emails, US phone numbers, SSNs and MRN-like identifiers.
+
+    The replacement names the kind (``[EMAIL]``) so a reader knows what was
+    there without seeing it.
+    """
+    if not text:
+        return text
+    out = _MRN.sub(lambda m: f"{m.group(1)}{m.group(2)}[MRN]", text)
+    if "-" in out:
+        out = _SSN.sub("[SSN]", out)
+    if "@" in out:
+        out = _EMAIL.sub("[EMAIL]", out)
+    out = _PHONE.sub("[PHONE]", out)
+    return out
+
+
+def find_phi(text: str) -> list[str]:
+    """Return the kinds of PHI found in ``text`` (never the values)."""
+    kinds = [kind for kind, pattern in PHI_PATTERNS.items() if pattern.search(text)]
+    if _MRN.search(text):
+        kinds.append("mrn")
+    return kinds
+
+
+_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.I)
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape ``& < >`` so Slack shows user text literally.
+
+    Escaping ``<`` and ``>`` is what stops ``<!channel>``, ``<@U123>`` and
+    ``<https://evil|click>`` from being parsed. A word joiner after ``@`` also
+    defuses bare ``@channel`` for clients that parse it with ``link_names``.
+    """
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(lambda m: "@\u2060" + m.group(1), escaped)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, ending with an ellipsis.
+
+    Never leaves half an entity (``&am…``) behind, which Slack would show
+    as garbage.
+    """
+    if limit <= 0:
+        return ""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 5))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + ELLIPSIS
+
+
+def single_line(text: str) -> str:
+    """Collapse whitespace runs (headers and button labels are one line)."""
+    return " ".join(text.split())
+
+
+_SLACK_WEBHOOK_PATH = re.compile(r"/services/(T)[A-Za-z0-9_\-]*/(B)[A-Za-z0-9_\-]*/[A-Za-z0-9_\-]+")
+
+
+def redact_url(url: str) -> str:
+    """Show where a webhook points without its secret path.
+
+    ``https://hooks.slack.com/services/T0/B0/XYZ`` becomes
+    ``https://hooks.slack.com/services/T…/B…/***``; any other URL keeps only
+    its scheme and host.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return "***"
+    scheme = parts.scheme or "?"
+    if _SLACK_WEBHOOK_PATH.fullmatch(parts.path):
+        return f"{scheme}://{host}/services/T{ELLIPSIS}/B{ELLIPSIS}/***"
+    return f"{scheme}://{host}/***"
+
+
+def redact_secrets(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """Remove webhook secrets from free text such as exception messages.
+
+    ``secrets`` are full URLs or paths known to be secret; anything shaped
+    like a Slack webhook path is removed even when it is not listed.
+    """
+    for secret in secrets:
+        if not secret:
+            continue
+        if secret in text:
+            text = text.replace(secret, redact_url(secret))
+        path = urlsplit(secret).path
+        if len(path) > 1 and path in text:
+            text = text.replace(path, "/***")
+    return _SLACK_WEBHOOK_PATH.sub(f"/services/T{ELLIPSIS}/B{ELLIPSIS}/***", text)
+
+
+def safe_http_url(url: str, *, max_length: int = 3000) -> str | None:
+    """Return ``url`` if it is a usable http(s) button URL, else None.
+
+    Truncating a URL would send people somewhere else, so an overlong URL is
+    dropped rather than cut.
+    """
+    if not url or len(url) > max_length or any(ch.isspace() for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return url
