@@ -166,14 +166,19 @@ class SlackAlertClient:
                 destination=self.transport.destination,
                 detail=f"{pending.count} alerts for this model are waiting for the next message",
             )
-        return self.deliver(alert, self.suppressed.take(alert.model_id))
+        suppressed = self.suppressed.take(alert.model_id)
+        result = self.deliver(alert, suppressed)
+        if not result.ok and suppressed is not None:
+            # Not delivered, so nobody has seen the count: put it back.
+            self.suppressed.restore(alert.model_id, suppressed)
+        return result
 
     def deliver(self, alert: Alert, suppressed: SuppressedSummary | None = None) -> DeliveryResult:
         """Format and post ``alert`` now, carrying a suppressed-count summary.
 
-        No rate limiting here: callers that enforce limits elsewhere (the
-        Prefect tasks) use this. If the message is not delivered, the summary
-        goes back to the ledger so the count is not lost.
+        No rate limiting and no ledger here: callers that enforce limits and
+        keep counts elsewhere (the Prefect tasks) use this, and put the
+        summary back themselves when the result is not ``ok``.
         """
         started = time.monotonic()
         try:
@@ -195,8 +200,6 @@ class SlackAlertClient:
                 fingerprint=alert.fingerprint,
                 destination=self.transport.destination,
             )
-        if not result.ok and suppressed is not None:
-            self.suppressed.restore(alert.model_id, suppressed)
         self._log_result(alert, result)
         return result
 

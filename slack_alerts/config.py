@@ -29,7 +29,7 @@ class ConfigError(ValueError):
 class KindRoute(BaseModel):
     """Overrides for one alert kind; None means 'use the default'."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     webhook_url: SecretStr | None = None
     channel: str | None = None
@@ -39,7 +39,7 @@ class KindRoute(BaseModel):
 class SlackAlertsConfig(BaseModel):
     """Settings for all clients, with optional per-kind routes."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     webhook_url: SecretStr | None = None
     channel: str | None = None

@@ -146,7 +146,7 @@ def render_value(value: Any) -> str:
         return repr(value)
 
 
-_LINK_KEYS = ("dashboard_url", "runbook_url")
+_LINK_KEYS = ("dashboard_url", "runbook_url", "run_url")
 
 
 def _detail_fields(
@@ -189,6 +189,7 @@ def _buttons(
     candidates = [
         ("Open dashboard", extras.get("dashboard_url"), options.dashboard_url_template),
         ("Open runbook", extras.get("runbook_url"), options.runbook_url_template),
+        ("Open run", extras.get("run_url"), None),
     ]
     buttons = []
     for label, given, template in candidates:

@@ -2,11 +2,21 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
-from slack_alerts.testing import LocalWebhookServer
+# Prefect reads these at import: keep its home, results and database out of
+# the developer's ~/.prefect and make every run start clean.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="slack-alerts-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.join(_PREFECT_HOME, "storage")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("PREFECT_PROFILE", None)
+
+from slack_alerts.testing import LocalWebhookServer  # noqa: E402
 
 
 @pytest.fixture
@@ -35,3 +45,26 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
 def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One Prefect test harness (a real API server on SQLite) for the session."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness():
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def prefect_env(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for a subprocess that talks to the session's Prefect API."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env["PREFECT_API_URL"] = prefect_api
+    env["SLACK_ALERTS_OUTBOX"] = str(tmp_path_factory.mktemp("subprocess-outbox"))
+    return env

@@ -1,0 +1,217 @@
+"""Prefect Blocks that hold the webhook secret, its settings and routes."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import anyio.to_thread
+from prefect.blocks.abstract import NotificationBlock, NotificationError
+from prefect.blocks.core import Block
+from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
+
+from slack_alerts import RetryPolicy, SeverityLevel, SlackAlertClient
+from slack_alerts.formatting import normalize_mention
+from slack_alerts.models import Alert
+from slack_alerts.webhook import validate_webhook_url
+
+_LOGO = HttpUrl(
+    "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/slack.png"
+)
+_DOCS = HttpUrl("https://api.slack.com/messaging/webhooks")
+
+
+class SlackAlertsWebhook(NotificationBlock):
+    """A Slack incoming webhook for ML-monitoring alerts, with per-model limits.
+
+    Example:
+        ```python
+        from blocks import SlackAlertsWebhook
+
+        SlackAlertsWebhook(webhook_url="https://hooks.slack.com/services/...").save("ml-alerts")
+        client = SlackAlertsWebhook.load("ml-alerts").get_client()
+        ```
+    """
+
+    # pydantic echoes the rejected input in errors; here that is the secret.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    _block_type_name = "Slack Alerts Webhook"
+    _block_type_slug = "slack-alerts-webhook"
+    _logo_url = _LOGO
+    _documentation_url = _DOCS
+    _description = (
+        "Slack incoming webhook for model drift, FAVES fairness and security alerts, "
+        "with per-model rate and concurrency limits enforced by the Prefect server."
+    )
+
+    webhook_url: SecretStr = Field(
+        default=...,
+        title="Webhook URL",
+        description=(
+            "Slack incoming webhook URL (https://hooks.slack.com/services/...). Its path is "
+            "the secret: it is stored encrypted and never shown in logs."
+        ),
+    )
+    channel: str | None = Field(
+        default=None,
+        title="Channel",
+        description="Channel override such as #ml-alerts. Most webhooks are bound to one channel.",
+    )
+    username: str | None = Field(
+        default=None, title="Username", description="Display name of the bot in Slack."
+    )
+    icon_emoji: str | None = Field(
+        default=None, title="Icon emoji", description="Bot icon, for example :rotating_light:."
+    )
+    rate_limit_per_minute: int = Field(
+        default=10,
+        ge=1,
+        title="Rate limit per minute (per model)",
+        description="Messages per model per minute, enforced across all workers by the server.",
+    )
+    burst: int | None = Field(
+        default=None,
+        ge=1,
+        title="Burst",
+        description="Messages a model may send at once before the rate applies. Default: the rate.",
+    )
+    max_concurrent_per_model: int = Field(
+        default=2,
+        ge=1,
+        title="Max in-flight sends per model",
+        description="Sends for one model that may be in flight at once, across all workers.",
+    )
+    rate_limit_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        title="Wait for a rate-limit slot (seconds)",
+        description=(
+            "How long a send waits for a slot. After that the alert is not dropped: it is "
+            "counted and reported in the model's next message."
+        ),
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, title="HTTP timeout (seconds)", description="Timeout of one post."
+    )
+    mention_on_critical: str | None = Field(
+        default=None,
+        title="Mention on CRITICAL",
+        description="Who to ping on CRITICAL: here, channel, a user id (U…) or a group (S…).",
+    )
+    redact_pii: bool = Field(
+        default=True,
+        title="Redact PHI/PII",
+        description="Mask emails, phone numbers, SSNs and MRNs before anything leaves the process.",
+    )
+    min_severity: SeverityLevel = Field(
+        default=SeverityLevel.INFO,
+        title="Minimum severity (when used as a route)",
+        description="In a Slack Alerts Router, this route takes alerts of at least this severity.",
+    )
+    dashboard_url_template: str | None = Field(
+        default=None,
+        title="Dashboard URL template",
+        description="Adds an 'Open dashboard' button; fills {model_id}, {fingerprint}, {kind}.",
+    )
+    runbook_url_template: str | None = Field(
+        default=None,
+        title="Runbook URL template",
+        description="Adds an 'Open runbook' button; fills {model_id}, {fingerprint}, {kind}.",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _valid_url(cls, value: SecretStr) -> SecretStr:
+        validate_webhook_url(value.get_secret_value())
+        return value
+
+    @field_validator("mention_on_critical")
+    @classmethod
+    def _valid_mention(cls, value: str | None) -> str | None:
+        normalize_mention(value)
+        return value
+
+    @property
+    def effective_burst(self) -> int:
+        return self.burst or self.rate_limit_per_minute
+
+    def get_client(self, retry_policy: RetryPolicy | None = None) -> SlackAlertClient:
+        """A core client configured from this block.
+
+        Inside Prefect tasks, pass ``RetryPolicy.rate_limit_only()``: Prefect
+        then owns transient retries and the client only waits out 429s.
+        """
+        return SlackAlertClient(
+            self.webhook_url.get_secret_value(),
+            channel=self.channel,
+            username=self.username,
+            icon_emoji=self.icon_emoji,
+            rate_limit_per_minute=self.rate_limit_per_minute,
+            timeout_seconds=self.timeout_seconds,
+            mention_on_critical=self.mention_on_critical,
+            redact_pii=self.redact_pii,
+            dashboard_url_template=self.dashboard_url_template,
+            runbook_url_template=self.runbook_url_template,
+            retry_policy=retry_policy,
+        )
+
+    async def notify(self, body: str, subject: str | None = None) -> None:
+        """Send a plain notification (Prefect Automations call this)."""
+
+        def send() -> None:
+            with self.get_client() as client:
+                result = client.send_message(body, title=subject)
+            if not result.ok:
+                message = f"Slack notification failed: {result.status.value} ({result.error})"
+                self.logger.error(message)
+                # _raise_on_failure is NotificationBlock's own flag, set by
+                # its raise_on_failure() context manager; we only read it.
+                if self._raise_on_failure:
+                    raise NotificationError(log=message)
+
+        await anyio.to_thread.run_sync(send)
+
+    @classmethod
+    def from_slack_webhook(cls, name: str, **settings: object) -> SlackAlertsWebhook:
+        """Build from a saved Prefect ``SlackWebhook`` block (no secret re-entry)."""
+        from prefect.blocks.notifications import SlackWebhook
+
+        existing = cast(SlackWebhook, SlackWebhook.load(name, _sync=True))  # type: ignore[call-arg]
+        return cls(webhook_url=existing.url, **settings)
+
+
+class SlackAlertsRouter(Block):
+    """Routes alerts by kind and minimum severity to saved webhook blocks.
+
+    For each alert the kind's route is used when the alert's severity is at
+    least that route's ``min_severity``; every other alert goes to
+    ``default``. So a security team can take CRITICAL safety events in its
+    own channel while everything else stays in the ML channel.
+    """
+
+    _block_type_name = "Slack Alerts Router"
+    _block_type_slug = "slack-alerts-router"
+    _logo_url = _LOGO
+    _documentation_url = _DOCS
+    _description = "Routes ML alerts to Slack Alerts Webhook blocks by kind and severity."
+
+    default: SlackAlertsWebhook = Field(
+        default=...,
+        title="Default route",
+        description="Receives every alert that no other route takes.",
+    )
+    drift: SlackAlertsWebhook | None = Field(
+        default=None, title="Drift route", description="Drift alerts (model and data drift)."
+    )
+    compliance: SlackAlertsWebhook | None = Field(
+        default=None, title="Compliance route", description="FAVES violations."
+    )
+    safety: SlackAlertsWebhook | None = Field(
+        default=None, title="Safety route", description="Security and safety events."
+    )
+
+    def route(self, alert: Alert) -> SlackAlertsWebhook:
+        candidate: SlackAlertsWebhook | None = getattr(self, alert.kind)
+        if candidate is not None and alert.severity.rank >= candidate.min_severity.rank:
+            return candidate
+        return self.default
