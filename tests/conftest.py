@@ -16,6 +16,11 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("PREFECT_PROFILE", None)
 
+# Prefect's own fixture that records emitted events (an explicit re-export).
+from prefect.testing.fixtures import (  # noqa: E402
+    asserting_events_worker as asserting_events_worker,
+)
+
 from slack_alerts.testing import LocalWebhookServer  # noqa: E402
 
 
