@@ -82,7 +82,7 @@ class SlackAlertsWebhook(NotificationBlock):
         description="Sends for one model that may be in flight at once, across all workers.",
     )
     rate_limit_wait_seconds: float = Field(
-        default=5.0,
+        default=10.0,
         ge=0,
         title="Wait for a rate-limit slot (seconds)",
         description=(

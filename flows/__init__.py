@@ -1,6 +1,9 @@
 """Prefect tasks, hooks and monitoring flows for slack-alerts."""
 
+from flows.drift import DriftReport, drift_monitoring_flow
+from flows.fairness import FairnessReport, fairness_monitoring_flow
 from flows.hooks import slack_failure_hook
+from flows.security import SecurityReport, security_monitoring_flow
 from flows.tasks import (
     DeliveryError,
     PermanentDeliveryError,
@@ -13,8 +16,14 @@ from flows.tasks import (
 
 __all__ = [
     "DeliveryError",
+    "DriftReport",
+    "FairnessReport",
     "PermanentDeliveryError",
+    "SecurityReport",
     "TransientDeliveryError",
+    "drift_monitoring_flow",
+    "fairness_monitoring_flow",
+    "security_monitoring_flow",
     "send_alert",
     "send_drift_alert",
     "send_faves_violation",

@@ -68,6 +68,8 @@ def limit_names(model_id: str) -> LimitNames:
 
 
 _ensured: set[tuple[str, int, float]] = set()
+# Held across the API calls: concurrent first sends for a new model would
+# otherwise race to create the same limit (harmless, but noisy server logs).
 _ensured_lock = threading.Lock()
 
 
@@ -76,25 +78,24 @@ def _ensure_one(name: str, limit: int, decay: float) -> None:
     with _ensured_lock:
         if marker in _ensured:
             return
-    with get_client(sync_client=True) as client:
-        try:
-            existing = client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            existing = None
-        if existing is None:
-            # Another worker may create it first, from the same settings.
-            with contextlib.suppress(ObjectAlreadyExists):
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(
-                        name=name, limit=limit, slot_decay_per_second=decay, active=True
+        with get_client(sync_client=True) as client:
+            try:
+                existing = client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                existing = None
+            if existing is None:
+                # Another worker may create it first, from the same settings.
+                with contextlib.suppress(ObjectAlreadyExists):
+                    client.create_global_concurrency_limit(
+                        GlobalConcurrencyLimitCreate(
+                            name=name, limit=limit, slot_decay_per_second=decay, active=True
+                        )
                     )
+            elif existing.limit != limit or (existing.slot_decay_per_second or 0.0) != decay:
+                client.update_global_concurrency_limit(
+                    name,
+                    GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay),
                 )
-        elif existing.limit != limit or (existing.slot_decay_per_second or 0.0) != decay:
-            client.update_global_concurrency_limit(
-                name,
-                GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay),
-            )
-    with _ensured_lock:
         _ensured.add(marker)
 
 

@@ -119,8 +119,13 @@ def limits_for(block: SlackAlertsWebhook | None) -> ModelLimits:
     )
 
 
+# The local preview waits longer: it runs on the SQLite-backed ephemeral
+# API, where a slot request can stall ~2 s behind Prefect's own writers.
+PREVIEW_WAIT_SECONDS = 30.0
+
+
 def wait_budget(block: SlackAlertsWebhook | None) -> float:
-    return 5.0 if block is None else block.rate_limit_wait_seconds
+    return PREVIEW_WAIT_SECONDS if block is None else block.rate_limit_wait_seconds
 
 
 def clear_caches() -> None:

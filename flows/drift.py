@@ -1,0 +1,154 @@
+"""Drift monitoring flow: a thin Prefect shell around ``slack_alerts.drift``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+
+from flows.reporting import (
+    MonitoringReport,
+    artifact_key,
+    load_frame,
+    outcome_lines,
+    publish_summary,
+    publish_table,
+    send_alerts,
+)
+from flows.routing import WebhookRef
+from slack_alerts import DriftAlert
+from slack_alerts.drift import (
+    DriftThresholds,
+    PerformanceChange,
+    drift_alerts,
+    feature_drift,
+    performance_drift,
+)
+
+__all__ = ["DriftReport", "drift_monitoring_flow", "feature_drift"]
+
+
+class DriftReport(MonitoringReport):
+    features: list[dict[str, Any]]
+    drifted_features: list[str]
+    performance: list[dict[str, Any]]
+
+
+@task(name="feature-drift")
+def compute_feature_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, thresholds: DriftThresholds
+) -> pd.DataFrame:
+    return feature_drift(reference, current, thresholds)
+
+
+def _healthy(
+    model_id: str, model_name: str, table: pd.DataFrame, changes: list[PerformanceChange]
+) -> list[str]:
+    def fingerprint(metric: str) -> str:
+        probe = DriftAlert(
+            model_id=model_id,
+            model_name=model_name,
+            metric=metric,
+            current_value=0.0,
+            baseline_value=0.0,
+            threshold=0.0,
+        )
+        return probe.fingerprint
+
+    fine = [f"feature:{f}" for f in table.index[~table["drifted"] & (table["kind"] != "missing")]]
+    fine += [c.metric for c in changes if not c.degraded]
+    return [fingerprint(m) for m in fine]
+
+
+@flow(name="drift-monitoring", log_prints=False)
+def drift_monitoring_flow(
+    model_id: str,
+    model_name: str,
+    reference: pd.DataFrame | str | Path,
+    current: pd.DataFrame | str | Path,
+    baseline_metrics: Mapping[str, float] | None = None,
+    current_metrics: Mapping[str, float] | None = None,
+    webhook: WebhookRef = None,
+    thresholds: DriftThresholds | dict[str, Any] | None = None,
+) -> DriftReport:
+    """Compare current data with its reference and a model's metrics with their baseline.
+
+    ``reference`` / ``current`` are DataFrames or CSV/Parquet paths. Thresholds
+    default to PSI 0.1 (WARNING) / 0.25 (CRITICAL) with Bonferroni-corrected
+    alpha 0.05, and a 5% (WARNING) / 10% (CRITICAL) relative metric drop.
+    """
+    logger = get_run_logger()
+    limits = DriftThresholds.model_validate(thresholds or {})
+    ref = load_frame(reference, "reference")
+    cur = load_frame(current, "current")
+    table = compute_feature_drift(ref, cur, limits)
+    changes = performance_drift(baseline_metrics or {}, current_metrics or {}, limits)
+    alerts = drift_alerts(model_id, model_name, table, changes, limits)
+    drifted = [str(f) for f in table.index[table["drifted"]]]
+    logger.info(
+        "%d features compared, %d drifted (%s); %d metrics checked; %d alerts",
+        len(table),
+        len(drifted),
+        ", ".join(drifted) or "none",
+        len(changes),
+        len(alerts),
+    )
+    report = DriftReport(
+        flow="drift-monitoring",
+        model_id=model_id,
+        alerts=send_alerts(alerts, webhook),
+        features=[
+            {"feature": str(k), **v}
+            for k, v in table.astype(object)
+            .where(table.notna(), None)
+            .to_dict(orient="index")
+            .items()
+        ],
+        drifted_features=drifted,
+        performance=[c.__dict__ | {"severity": c.severity.value} for c in changes],
+        healthy_fingerprints=_healthy(model_id, model_name, table, changes),
+    )
+    key = artifact_key("drift", model_id)
+    publish_table(
+        f"{key}-features",
+        table[
+            [
+                "kind",
+                "psi",
+                "p_value",
+                "ks_statistic",
+                "wasserstein",
+                "js_distance",
+                "drifted",
+                "severity",
+                "note",
+            ]
+        ],
+        f"Feature drift for {model_name} ({model_id})",
+    )
+    worst = table.sort_values("psi", ascending=False).head(5)
+    lines = [
+        f"# Drift: {model_name} (`{model_id}`)",
+        f"{len(table)} features compared against the reference; **{len(drifted)} drifted**"
+        f" (PSI >= {limits.psi_warning} and p < {table.attrs['alpha_per_test']:.2g}).",
+        "",
+        "| feature | kind | PSI | p-value | severity |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {f} | {r['kind']} | {r['psi']:.3f} | {r['p_value']:.2g} | {r['severity']} |"
+            for f, r in worst.iterrows()
+            if r["kind"] != "missing"
+        ],
+        "",
+        *[
+            f"- Metric **{c.metric}**: {c.baseline:.4g} -> {c.current:.4g} ({c.severity.value})"
+            for c in changes
+        ],
+        "",
+        *outcome_lines(report),
+    ]
+    publish_summary(f"{key}-summary", lines, f"Drift summary for {model_name}")
+    return report

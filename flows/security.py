@@ -1,0 +1,121 @@
+"""Security monitoring flow: a thin Prefect shell around ``slack_alerts.security``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+
+from flows.reporting import (
+    MonitoringReport,
+    artifact_key,
+    outcome_lines,
+    publish_summary,
+    publish_table,
+    send_alerts,
+)
+from flows.routing import WebhookRef
+from slack_alerts.security import ScanResult, SecurityRules, scan, scan_events
+
+__all__ = ["SecurityReport", "scan_events", "security_monitoring_flow"]
+
+
+class SecurityReport(MonitoringReport):
+    records: int
+    malformed: list[dict[str, Any]]
+    by_rule: dict[str, int]
+    incidents: list[dict[str, Any]]
+
+
+@task(name="scan-audit-log")
+def scan_audit_log(events: str | Path | list[Any], rules: SecurityRules) -> ScanResult:
+    if isinstance(events, str | Path):
+        path = Path(events)
+        if not path.exists():
+            raise FileNotFoundError(f"events: no audit log at {path}")
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            return scan(lines, rules)
+    return scan(events, rules)
+
+
+def _rules(rules: SecurityRules | dict[str, Any] | str | Path | None) -> SecurityRules:
+    if isinstance(rules, str | Path):
+        return SecurityRules.model_validate(json.loads(Path(rules).read_text(encoding="utf-8")))
+    return SecurityRules.model_validate(rules or {})
+
+
+@flow(name="security-monitoring")
+def security_monitoring_flow(
+    events: str | Path | list[Any],
+    webhook: WebhookRef = None,
+    rules: SecurityRules | dict[str, Any] | str | None = None,
+) -> SecurityReport:
+    """Scan an audit log (a JSONL path, or a list of dicts) for security incidents.
+
+    ``events`` is typed as a list on purpose: pydantic turns an ``Iterable``
+    parameter into a one-shot iterator that Prefect consumes before the scan.
+
+    ``rules`` is a dict, ``SecurityRules`` or a path to a JSON file of them
+    (allow-lists, thresholds, markers). Malformed lines are counted and
+    listed, never fatal. Incident ids are stable, so re-scanning a log does
+    not page again.
+    """
+    logger = get_run_logger()
+    config = _rules(rules)
+    result = scan_audit_log(events, config)
+    logger.info(
+        "%d records scanned, %d malformed, %d incident(s)",
+        result.records,
+        len(result.malformed),
+        len(result.events),
+    )
+    models = sorted({e.model_id for e in result.events}) or ["(none)"]
+    incidents = [
+        {
+            "rule": e.event_type,
+            "severity": e.severity.value,
+            "model_id": e.model_id,
+            "incident_id": e.metadata["incident_id"],
+            "first_seen": e.metadata["first_seen"],
+            "records": e.metadata["records"],
+            "description": e.description,
+        }
+        for e in result.events
+    ]
+    report = SecurityReport(
+        flow="security-monitoring",
+        model_id=", ".join(models),
+        alerts=send_alerts(result.events, webhook),
+        records=result.records,
+        malformed=[{"line": m.line, "reason": m.reason} for m in result.malformed],
+        by_rule=dict(result.by_rule()),
+        incidents=incidents,
+    )
+    key = artifact_key("security")
+    if incidents:
+        publish_table(
+            f"{key}-incidents", pd.DataFrame(incidents), "Security incidents found in the audit log"
+        )
+    lines = [
+        "# Security scan",
+        f"{result.records} records scanned; {len(result.malformed)} malformed line(s)"
+        + (
+            f" (lines {', '.join(str(m.line) for m in result.malformed[:20])})"
+            if result.malformed
+            else ""
+        )
+        + ".",
+        "",
+        *[
+            f"- **{i['severity'].upper()} {i['rule']}** on `{i['model_id']}` "
+            f"({i['incident_id']}): {i['description']}"
+            for i in incidents
+        ],
+        "",
+        *outcome_lines(report),
+    ]
+    publish_summary(f"{key}-summary", lines, "Security scan summary")
+    return report
