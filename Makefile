@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(PY)
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	@$(PY) examples/slack_alerts_example.py
+	@$(VENV)/bin/slack-alerts demo
 
 lint: $(STAMP)
 	@echo "==> ruff"

@@ -69,6 +69,9 @@ def send_alerts(alerts: Sequence[Alert], webhook: WebhookRef) -> list[AlertOutco
         if state.is_completed():
             result = state.result()
             status, error = result.status.value, result.error
+            if state.name == "Cached":
+                # Sent by an earlier run (same fingerprint and occurrence time).
+                status = "deduplicated"
         else:
             outcome = state.result(raise_on_failure=False)
             if isinstance(outcome, DeliveryError):
@@ -120,10 +123,12 @@ def publish_summary(key: str, lines: Iterable[str], description: str) -> None:
 def outcome_lines(report: MonitoringReport) -> list[str]:
     sent = report.count("sent")
     limited = report.count("rate_limited")
-    failed = len(report.alerts) - sent - limited
+    duplicates = report.count("deduplicated")
+    failed = len(report.alerts) - sent - limited - duplicates
     severities = ", ".join(f"{n} {s}" for s, n in sorted(report.by_severity.items())) or "none"
     return [
         f"**Alerts:** {len(report.alerts)} ({severities}); {sent} sent, "
+        f"{duplicates} already sent by an earlier run, "
         f"{limited} held by the rate limit (counted in the next message), {failed} failed.",
     ]
 

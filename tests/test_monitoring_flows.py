@@ -179,6 +179,7 @@ def test_security_flow_and_rescan_does_not_page_again(webhook_server: LocalWebho
     assert [a.severity for a in report.alerts][:3] == ["critical"] * 3  # worst first
     again = security_monitoring_flow(log, block(webhook_server), rules)
     assert {a.fingerprint for a in again.alerts} == {a.fingerprint for a in report.alerts}
+    assert {a.status for a in again.alerts} == {"deduplicated"}
     assert len(webhook_server.payloads()) == 7  # same incidents: nothing new posted
     assert {"security-incidents", "security-summary"} <= artifact_keys("security")
 

@@ -1,6 +1,6 @@
 """Make the sample data the demo, deployments and tests use (fixed seed).
 
-    python scripts/make_sample_data.py [OUTPUT_DIR]     # default: data/sample
+    python -m slack_alerts.sample_data [OUTPUT_DIR]     # default: data/sample
 
 What is planted, so tests can check the monitors find it:
 - reference.csv / current.csv: drift in ``age`` (mean +9 years), ``lactate``
@@ -153,7 +153,8 @@ def _audit_log(rng: np.random.Generator) -> list[str]:
     return out
 
 
-def main(target: Path) -> None:
+def write_sample_data(target: Path) -> int:
+    """Write every sample file into ``target``; returns the bytes written."""
     rng = np.random.default_rng(SEED)
     target.mkdir(parents=True, exist_ok=True)
     _patients(rng, drifted=False).to_csv(target / "reference.csv", index=False)
@@ -177,9 +178,9 @@ def main(target: Path) -> None:
         )
         + "\n"
     )
-    total = sum(p.stat().st_size for p in target.iterdir())
-    print(f"wrote sample data to {target} ({total / 1024:.0f} KiB)")
+    return sum(p.stat().st_size for p in target.iterdir())
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/sample"))
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/sample")
+    print(f"wrote sample data to {out} ({write_sample_data(out) / 1024:.0f} KiB)")

@@ -1,0 +1,254 @@
+"""``slack-alerts``: the demo, a test message, the preview page, block registration, limits.
+
+Every error ends with what to do next; the exit code is 0 on success, 1 on a
+handled error, 2 on a usage error (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import webbrowser
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+class CliError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+def _step(number: int, total: int, text: str) -> float:
+    print(f"[{number}/{total}] {text}", flush=True)
+    return time.perf_counter()
+
+
+def _done(started: float, text: str) -> None:
+    print(f"      {text} ({time.perf_counter() - started:.1f}s)", flush=True)
+
+
+def sample_dir() -> Path:
+    """The repo's sample data, or a fresh copy made from the fixed seed."""
+    if (REPO_SAMPLE / "reference.csv").exists():
+        return REPO_SAMPLE
+    from slack_alerts.sample_data import write_sample_data
+
+    target = Path(tempfile.mkdtemp(prefix="slack-alerts-sample-"))
+    write_sample_data(target)
+    return target
+
+
+def run_demo(outbox: Path, webhook: str | None) -> int:
+    """Run the three monitoring flows once on the sample data."""
+    os.environ["SLACK_ALERTS_OUTBOX"] = str(outbox)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    data = sample_dir()
+    target = webhook or ("SLACK_WEBHOOK_URL" if os.environ.get("SLACK_WEBHOOK_URL") else None)
+    where = f"Slack via {target}" if target else f"the local preview in {outbox}"
+    print(f"slack-alerts demo: three monitoring flows on {data}, alerts to {where}")
+    if not os.environ.get("PREFECT_API_URL"):
+        print(
+            "      (no PREFECT_API_URL: Prefect starts its embedded API; the first run takes ~20 s)"
+        )
+
+    started = _step(1, 4, "Loading Prefect and the flows")
+    from flows import drift_monitoring_flow, fairness_monitoring_flow, security_monitoring_flow
+
+    _done(started, "ready")
+    metrics = json.loads((data / "metrics.json").read_text())
+    reports: list[Any] = []
+    started = _step(2, 4, "Drift: sepsis-risk-v3, reference vs current week, and AUROC")
+    reports.append(
+        drift_monitoring_flow(
+            "sepsis-risk-v3",
+            "Sepsis early warning",
+            str(data / "reference.csv"),
+            str(data / "current.csv"),
+            metrics["baseline"],
+            metrics["current"],
+            webhook,
+        )
+    )
+    _done(started, f"drifted: {', '.join(reports[-1].drifted_features) or 'none'}")
+    started = _step(3, 4, "Fairness (FAVES): readmission-v2 across ethnicity groups")
+    reports.append(
+        fairness_monitoring_flow(
+            "readmission-v2",
+            "30-day readmission",
+            "y_true",
+            "y_pred",
+            "ethnicity",
+            webhook=webhook,
+            data=str(data / "predictions.csv"),
+        )
+    )
+    _done(
+        started,
+        f"findings: {', '.join(f['violation_type'] for f in reports[-1].findings) or 'none'}",
+    )
+    started = _step(4, 4, "Security: scanning the model-service audit log")
+    reports.append(
+        security_monitoring_flow(
+            str(data / "audit_log.jsonl"), webhook, str(data / "security_rules.json")
+        )
+    )
+    _done(started, f"{reports[-1].records} records, {len(reports[-1].malformed)} malformed")
+
+    severity = Counter(a.severity for r in reports for a in r.alerts)
+    status = Counter(a.status for r in reports for a in r.alerts)
+    print()
+    print(
+        "Alerts: "
+        + ", ".join(f"{severity.get(s, 0)} {s}" for s in ("critical", "warning", "info"))
+        + " | "
+        + ", ".join(f"{n} {s}" for s, n in sorted(status.items()))
+    )
+    if target is None:
+        from slack_alerts.preview import write_preview
+
+        page = write_preview(outbox)
+        print(f"Preview: {page}  (open it in a browser, or run: slack-alerts preview --open)")
+    failed = sum(n for s, n in status.items() if s.startswith("failed"))
+    return 1 if failed else 0
+
+
+def send_test(block_name: str) -> int:
+    from flows.routing import WebhookNotFound, load_webhook, resolve_webhook
+
+    try:
+        block = resolve_webhook(load_webhook(block_name))
+    except WebhookNotFound as exc:
+        raise CliError(str(exc)) from None
+    assert block is not None
+    with block.get_client() as client:
+        result = client.send_message(
+            "If you can read this, slack-alerts can post to this channel.",
+            title="slack-alerts test",
+        )
+    if result.ok:
+        print(f"Sent a test message to {result.destination} in {result.elapsed_seconds:.2f}s")
+        return 0
+    hint = {
+        "channel_not_found": "the channel was deleted or renamed; create a new webhook for it",
+        "invalid_token": "the webhook was revoked; create a new one and update the block",
+        "no_service": "the webhook URL is wrong or was removed; copy it again from Slack",
+        "connection_error": "check network egress to hooks.slack.com (proxy, firewall)",
+        "timeout": "Slack did not answer in time; raise timeout_seconds or check the network",
+    }.get(result.error or "", "see the error above")
+    raise CliError(
+        f"Slack did not accept the test message: {result.error} ({result.detail}). Next: {hint}."
+    )
+
+
+def preview(outbox: Path, open_browser: bool) -> int:
+    from slack_alerts.preview import write_preview
+    from slack_alerts.webhook import read_outbox
+
+    if not outbox.is_dir() or not read_outbox(outbox):
+        raise CliError(
+            f"No preview messages in {outbox}. "
+            "Run `slack-alerts demo` first, or pass the outbox folder."
+        )
+    page = write_preview(outbox)
+    print(f"Preview: {page}")
+    if open_browser:
+        webbrowser.open(page.resolve().as_uri())
+    return 0
+
+
+def register() -> int:
+    from blocks import SlackAlertsRouter, SlackAlertsWebhook
+
+    for block in (SlackAlertsWebhook, SlackAlertsRouter):
+        block.register_type_and_schema()
+        print(f"Registered block type {block.get_block_type_slug()}")
+    return 0
+
+
+def limits() -> int:
+    from prefect.client.orchestration import get_client
+
+    from flows.limits import PREFIX
+
+    found = []
+    with get_client(sync_client=True) as client:
+        offset, page = 0, 200  # the API's largest page
+        while True:
+            batch = client.read_global_concurrency_limits(limit=page, offset=offset)
+            found += [limit for limit in batch if limit.name.startswith(PREFIX)]
+            if len(batch) < page:
+                break
+            offset += page
+    if not found:
+        print("No slack-alerts limits yet: they are created on a model's first alert.")
+        return 0
+    print(f"{'limit':60} {'slots':>5} {'active':>6} {'refill/s':>8}")
+    for limit in sorted(found, key=lambda x: x.name):
+        print(
+            f"{limit.name:60} {limit.limit:>5} {limit.active_slots:>6} "
+            f"{limit.slot_decay_per_second or 0:>8.3f}"
+        )
+    return 0
+
+
+def _api_problem(exc: BaseException) -> str | None:
+    text = f"{type(exc).__name__}: {exc}"
+    if any(word in text for word in ("ConnectError", "Connection refused", "ConnectTimeout")):
+        url = os.environ.get("PREFECT_API_URL") or "the configured API"
+        return (
+            f"Cannot reach the Prefect API at {url}. Start one with `prefect server start`, "
+            "or unset PREFECT_API_URL to use Prefect's embedded API."
+        )
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="slack-alerts", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the three monitoring flows on the sample data")
+    demo.add_argument(
+        "--outbox", type=Path, default=Path(os.environ.get("SLACK_ALERTS_OUTBOX") or "outbox")
+    )
+    demo.add_argument("--webhook", help="a saved Slack Alerts Webhook/Router block to send to")
+    test = commands.add_parser("send-test", help="send one test message through a saved block")
+    test.add_argument("--block", required=True, help="name of a saved Slack Alerts Webhook block")
+    show = commands.add_parser("preview", help="build the HTML page of the local preview outbox")
+    show.add_argument(
+        "outbox",
+        nargs="?",
+        type=Path,
+        default=Path(os.environ.get("SLACK_ALERTS_OUTBOX") or "outbox"),
+    )
+    show.add_argument("--open", action="store_true", help="open it in the default browser")
+    commands.add_parser("register", help="register the block types with the Prefect API")
+    commands.add_parser("limits", help="show the per-model limits on the Prefect server")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            return run_demo(args.outbox, args.webhook)
+        if args.command == "send-test":
+            return send_test(args.block)
+        if args.command == "preview":
+            return preview(args.outbox, args.open)
+        if args.command == "register":
+            return register()
+        return limits()
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        problem = _api_problem(exc)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

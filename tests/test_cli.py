@@ -1,0 +1,80 @@
+"""The slack-alerts command, run as a user would (a subprocess), against a real Prefect API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_demo_runs_and_writes_the_preview(prefect_env: dict[str, str], tmp_path: Path) -> None:
+    done = run(["demo", "--outbox", str(tmp_path / "box")], prefect_env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
+        assert step in out
+    assert "drifted: age, lactate, admission_type" in out
+    assert "Alerts: 8 critical, 6 warning, 0 info" in out
+    assert (tmp_path / "box" / "index.html").exists() and "Preview:" in out
+
+
+def test_preview_without_messages(prefect_env: dict[str, str], tmp_path: Path) -> None:
+    done = run(["preview", str(tmp_path)], prefect_env)
+    assert done.returncode == 1 and "Run `slack-alerts demo` first" in done.stderr
+
+
+def test_register_send_test_and_limits(prefect_env: dict[str, str]) -> None:
+    assert run(["register"], prefect_env).returncode == 0
+    missing = run(["send-test", "--block", "no-such-block"], prefect_env)
+    assert (
+        missing.returncode == 1
+        and "SlackAlertsWebhook(webhook_url=...).save('no-such-block')" in missing.stderr
+    )
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    with LocalWebhookServer() as server:
+        from blocks import SlackAlertsWebhook
+
+        SlackAlertsWebhook(webhook_url=server.url).save(name)  # type: ignore[arg-type]
+        ok = run(["send-test", "--block", name], prefect_env)
+        assert ok.returncode == 0, ok.stderr[-2000:]
+        assert "Sent a test message" in ok.stdout and server.path not in ok.stdout
+        assert len(server.payloads()) == 1
+        server.default = ScriptedResponse(404, "channel_not_found")
+        bad = run(["send-test", "--block", name], prefect_env)
+        assert bad.returncode == 1 and "channel was deleted or renamed" in bad.stderr
+    limits = run(["limits"], prefect_env)
+    assert limits.returncode == 0 and (
+        "slack-alerts-rate-" in limits.stdout or "No slack-alerts limits" in limits.stdout
+    )
+
+
+def test_unreachable_server_says_what_to_do(prefect_env: dict[str, str]) -> None:
+    env = {**prefect_env, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    done = run(["limits"], env, timeout=120)
+    assert done.returncode == 1 and "Cannot reach the Prefect API" in done.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"], ["send-test"]])
+def test_usage_errors(args: list[str], prefect_env: dict[str, str]) -> None:
+    assert run(args, prefect_env, timeout=60).returncode == 2
