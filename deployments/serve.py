@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from prefect import serve
+from prefect import Flow, serve
 from prefect.flows import load_flow_from_entrypoint
 from prefect.schedules import Cron
 
@@ -38,7 +38,7 @@ def cron_override(spec: dict[str, Any]) -> str | None:
 def build_deployments() -> list[Any]:
     deployments = []
     for spec in deployment_specs():
-        flow = load_flow_from_entrypoint(str(ROOT / spec["entrypoint"]))
+        flow: Flow[..., Any] = load_flow_from_entrypoint(str(ROOT / spec["entrypoint"]))
         schedule = spec["schedules"][0]
         cron = cron_override(spec) or schedule["cron"]
         deployments.append(
