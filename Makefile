@@ -7,6 +7,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
 .PHONY: demo test lint typecheck pytest bench clean
 
 $(PY):
@@ -39,5 +42,18 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# The peers live in their own venv: they are not project dependencies, and
+# Evidently 0.7 needs pandas < 3.
+$(BENCH_STAMP): pyproject.toml
+	@echo "==> creating $(BENCH_VENV) with the peers (Evidently, fairlearn, slack_sdk, prefect-slack)"
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --progress-bar off -e '.[dev]' \
+	  'pandas<3' 'evidently>=0.7,<0.8' slack_sdk prefect-slack
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@$(BENCH_VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) outbox .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) outbox .pytest_cache .mypy_cache .ruff_cache

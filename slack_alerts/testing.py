@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -17,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+_SUPPRESSED = re.compile(r"(\d+) more alerts? suppressed since")
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,14 @@ class LocalWebhookServer:
     def delivered(self) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.status == 200]
+
+    def reported_suppressed(self) -> int:
+        """Sum of the "N more alerts suppressed" counts in delivered messages."""
+        return sum(
+            int(match.group(1))
+            for payload in self.payloads()
+            if (match := _SUPPRESSED.search(str(payload.get("text", ""))))
+        )
 
     def max_in_window(self, window_seconds: float) -> int:
         """Most delivered requests in any window of this length."""

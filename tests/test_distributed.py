@@ -11,15 +11,10 @@ stopped by PID.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,11 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
+from flows.testing import PREFECT, LocalPrefectServer, ProcessGroup
 from slack_alerts.testing import LocalWebhookServer
 
 ROOT = Path(__file__).resolve().parent.parent
-PREFECT = [sys.executable, "-m", "prefect"]
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 pytestmark = pytest.mark.slow
 # CRITICAL alerts bypass the rate limit by design; keep the sample drift at WARNING
@@ -41,111 +35,10 @@ pytestmark = pytest.mark.slow
 WARNING_ONLY = {"psi_critical": 10.0, "performance_critical_drop": 0.9}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _pg(statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-def _fresh_database() -> tuple[str, str | None]:
-    """(connection URL, database name to drop) — PostgreSQL when it answers."""
-    name = f"slack_alerts_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no PostgreSQL here: say so, and use SQLite
-        print(
-            f"\nNOTE: no PostgreSQL on 127.0.0.1:5432 ({type(exc).__name__}); using SQLite instead"
-        )
-        db = Path(tempfile.mkdtemp()) / "prefect.db"
-        return f"sqlite+aiosqlite:///{db}", None
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
-
-
-class Processes:
-    """Started processes, each in its own process group, stopped by PID."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[subprocess.Popen[str], Path]] = []
-
-    def start(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
-        handle = log.open("w")
-        process = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.started.append((process, log))
-        return process
-
-    def stop_all(self) -> None:
-        for process, _ in reversed(self.started):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process, _ in self.started:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-
-
 @pytest.fixture
 def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
-    url, database = _fresh_database()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLACK_"))}
-    env.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_API_DATABASE_CONNECTION_URL=url,
-        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",  # runs are triggered by the test
-        PREFECT_UI_ENABLED="false",
-        PREFECT_LOCAL_STORAGE_PATH=str(tmp_path / "results"),
-        SLACK_ALERTS_OUTBOX=str(tmp_path / "outbox"),
-    )
-    processes = Processes()
-    server = processes.start(
-        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-        tmp_path / "server.log",
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(
-                    "prefect server exited:\n" + (tmp_path / "server.log").read_text()[-3000:]
-                )
-            try:
-                if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("prefect server did not become healthy in 120 s")
-            time.sleep(0.5)
-        env["_TEST_DATABASE"] = "postgresql" if database else "sqlite"
-        yield env
-    finally:
-        processes.stop_all()
-        if database:
-            asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    with LocalPrefectServer(ROOT, tmp_path) as server:
+        yield server.env | {"_TEST_DATABASE": server.backend}
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 180) -> str:
@@ -201,7 +94,7 @@ def test_rate_limit_holds_across_two_workers(
         )
         assert "drift-monitoring/drift-hourly" in deployed
 
-        processes = Processes()
+        processes = ProcessGroup(ROOT)
         try:
             for name in ("worker-a", "worker-b"):
                 processes.start(
@@ -253,12 +146,7 @@ def test_rate_limit_holds_across_two_workers(
         assert webhook.max_in_window(1.0) <= burst + 1
         span = max(r.at for r in delivered) - min(r.at for r in delivered) if delivered else 0.0
         assert len(delivered) <= burst + span * rate_per_minute / 60 + 1
-        reported = sum(
-            int(m.group(1))
-            for p in webhook.payloads()
-            for m in [re.search(r"(\d+) more alerts? suppressed", p["text"])]
-            if m
-        )
+        reported = webhook.reported_suppressed()
         pending = int(
             _python(
                 "from flows.ledger import ServerSuppressionLedger\n"

@@ -1,0 +1,148 @@
+"""A real ``prefect server`` for tests and benchmarks, in the topology users run.
+
+``LocalPrefectServer`` starts ``prefect server start`` on a free 127.0.0.1
+port, backed by a fresh PostgreSQL database (127.0.0.1:5432, trust auth)
+and falling back to SQLite, said out loud, only where no PostgreSQL answers.
+Every process it starts runs in its own process group and is stopped by PID;
+the database is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+PREFECT = [sys.executable, "-m", "prefect"]
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _pg(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+class ProcessGroup:
+    """Processes started by us, each in its own session, stopped by PID."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        self.started: list[subprocess.Popen[str]] = []
+
+    def start(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+        with log.open("w") as handle:
+            process = subprocess.Popen(  # noqa: S603 - our own prefect commands
+                args,
+                cwd=self.cwd,
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        self.started.append(process)
+        return process
+
+    def stop_all(self, grace_seconds: float = 20) -> None:
+        for process in reversed(self.started):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for process in self.started:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+class LocalPrefectServer:
+    """``with LocalPrefectServer(cwd, workdir) as server: server.env['PREFECT_API_URL']``."""
+
+    def __init__(self, cwd: Path, workdir: Path | None = None, *, scheduler: bool = False) -> None:
+        self.cwd = cwd
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="prefect-server-"))
+        self.scheduler = scheduler
+        self.processes = ProcessGroup(cwd)
+        self.database: str | None = None
+        self.backend = "postgresql"
+        self.env: dict[str, str] = {}
+
+    def _database_url(self) -> str:
+        name = f"slack_alerts_{uuid.uuid4().hex[:10]}"
+        try:
+            asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+        except Exception as exc:
+            reason = type(exc).__name__
+            print(f"NOTE: no PostgreSQL on 127.0.0.1:5432 ({reason}); using SQLite instead")
+            self.backend = "sqlite"
+            return f"sqlite+aiosqlite:///{self.workdir / 'prefect.db'}"
+        self.database = name
+        return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+    def __enter__(self) -> LocalPrefectServer:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLACK_"))}
+        env.update(
+            PREFECT_HOME=str(self.workdir / "prefect-home"),
+            PREFECT_API_DATABASE_CONNECTION_URL=self._database_url(),
+            PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED=str(self.scheduler).lower(),
+            PREFECT_UI_ENABLED="false",
+            PREFECT_LOCAL_STORAGE_PATH=str(self.workdir / "results"),
+            SLACK_ALERTS_OUTBOX=str(self.workdir / "outbox"),
+        )
+        self.env = env
+        log = self.workdir / "server.log"
+        server = self.processes.start(
+            [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError("prefect server exited:\n" + log.read_text()[-3000:])
+                try:
+                    if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("prefect server did not become healthy in 120 s")
+                time.sleep(0.5)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.processes.stop_all()
+        if self.database:
+            asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
+            self.database = None
