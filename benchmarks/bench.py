@@ -306,18 +306,20 @@ def bench_prefect(quick: bool) -> None:
             for i in range(models)
         ]
 
+    # Flows defined in a function: their parameter annotations must resolve
+    # at run time (postponed annotations cannot see these local imports).
     @flow
-    def sequential(batch: list[DriftAlert], block: SlackAlertsWebhook) -> None:
+    def sequential(batch: list[Any], block: Any) -> None:
         for alert in batch:
             send_alert(alert, block)
 
     @flow
-    def submitted(batch: list[DriftAlert], block: SlackAlertsWebhook) -> None:
+    def submitted(batch: list[Any], block: Any) -> None:
         for future in [send_alert.submit(alert, block) for alert in batch]:
             future.wait()
 
     @flow
-    def without_tasks(batch: list[DriftAlert], block: SlackAlertsWebhook) -> None:
+    def without_tasks(batch: list[Any], block: Any) -> None:
         for alert in batch:
             deliver(alert, block)  # server-side limits and events, no task run
 
