@@ -6,6 +6,12 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI shares 2 cores with Prefect servers and workers: judge properties, not speed
+# (speed is measured by `make bench`).
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 # Prefect reads these at import: keep its home, results and database out of
 # the developer's ~/.prefect and make every run start clean.
