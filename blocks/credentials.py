@@ -9,7 +9,7 @@ from prefect.blocks.abstract import NotificationBlock, NotificationError
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
-from slack_alerts import RetryPolicy, SeverityLevel, SlackAlertClient
+from slack_alerts import DurableOutbox, RetryPolicy, SeverityLevel, SlackAlertClient
 from slack_alerts.formatting import normalize_mention
 from slack_alerts.models import Alert
 from slack_alerts.webhook import validate_webhook_url
@@ -135,7 +135,9 @@ class SlackAlertsWebhook(NotificationBlock):
     def effective_burst(self) -> int:
         return self.burst or self.rate_limit_per_minute
 
-    def get_client(self, retry_policy: RetryPolicy | None = None) -> SlackAlertClient:
+    def get_client(
+        self, retry_policy: RetryPolicy | None = None, durable_outbox: DurableOutbox | None = None
+    ) -> SlackAlertClient:
         """A core client configured from this block.
 
         Inside Prefect tasks, pass ``RetryPolicy.rate_limit_only()``: Prefect
@@ -153,6 +155,7 @@ class SlackAlertsWebhook(NotificationBlock):
             dashboard_url_template=self.dashboard_url_template,
             runbook_url_template=self.runbook_url_template,
             retry_policy=retry_policy,
+            durable_outbox=durable_outbox,
         )
 
     async def notify(self, body: str, subject: str | None = None) -> None:
@@ -211,7 +214,10 @@ class SlackAlertsRouter(Block):
     )
 
     def route(self, alert: Alert) -> SlackAlertsWebhook:
-        candidate: SlackAlertsWebhook | None = getattr(self, alert.kind)
-        if candidate is not None and alert.severity.rank >= candidate.min_severity.rank:
+        return self.route_for(alert.kind, alert.severity)
+
+    def route_for(self, kind: str, severity: SeverityLevel | str) -> SlackAlertsWebhook:
+        candidate: SlackAlertsWebhook | None = getattr(self, kind, None)
+        if candidate is not None and SeverityLevel(severity).rank >= candidate.min_severity.rank:
             return candidate
         return self.default

@@ -3,6 +3,7 @@
 from flows.drift import DriftReport, drift_monitoring_flow
 from flows.fairness import FairnessReport, fairness_monitoring_flow
 from flows.hooks import slack_failure_hook
+from flows.replay import ReplayReport, replay_outbox
 from flows.security import SecurityReport, security_monitoring_flow
 from flows.tasks import (
     DeliveryError,
@@ -19,10 +20,12 @@ __all__ = [
     "DriftReport",
     "FairnessReport",
     "PermanentDeliveryError",
+    "ReplayReport",
     "SecurityReport",
     "TransientDeliveryError",
     "drift_monitoring_flow",
     "fairness_monitoring_flow",
+    "replay_outbox",
     "security_monitoring_flow",
     "send_alert",
     "send_drift_alert",

@@ -162,6 +162,26 @@ def preview(outbox: Path, open_browser: bool) -> int:
     return 0
 
 
+def replay(webhook: str | None, outbox: Path | None) -> int:
+    from flows.replay import replay_outbox
+    from slack_alerts import DurableOutbox
+
+    folder = DurableOutbox(outbox).directory
+    if not DurableOutbox(outbox).pending():
+        print(f"Nothing to replay: {folder} holds no undelivered messages.")
+        return 0
+    report = replay_outbox(webhook, str(folder))
+    print(
+        f"Replayed {report.delivered} message(s); {report.remaining} still undelivered in {folder}."
+    )
+    if report.remaining:
+        raise CliError(
+            f"replay stopped at {report.stopped_by}. Fix the cause (see `slack-alerts send-test`), "
+            "then run `slack-alerts replay` again."
+        )
+    return 0
+
+
 def register() -> int:
     from blocks import SlackAlertsRouter, SlackAlertsWebhook
 
@@ -226,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(os.environ.get("SLACK_ALERTS_OUTBOX") or "outbox"),
     )
     show.add_argument("--open", action="store_true", help="open it in the default browser")
+    again = commands.add_parser("replay", help="deliver the durable outbox of undelivered alerts")
+    again.add_argument("--webhook", help="a saved Slack Alerts Webhook/Router block to send to")
+    again.add_argument("--outbox", type=Path, help="default: $SLACK_ALERTS_UNDELIVERED")
     commands.add_parser("register", help="register the block types with the Prefect API")
     commands.add_parser("limits", help="show the per-model limits on the Prefect server")
     args = parser.parse_args(argv)
@@ -236,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             return send_test(args.block)
         if args.command == "preview":
             return preview(args.outbox, args.open)
+        if args.command == "replay":
+            return replay(args.webhook, args.outbox)
         if args.command == "register":
             return register()
         return limits()

@@ -17,9 +17,10 @@ from prefect.blocks.core import Block
 
 from blocks import SlackAlertsRouter, SlackAlertsWebhook
 from flows.limits import ModelLimits
-from slack_alerts import RetryPolicy, SlackAlertClient
+from slack_alerts import DurableOutbox, RetryPolicy, SlackAlertClient
 from slack_alerts.client import WEBHOOK_ENV
 from slack_alerts.models import Alert
+from slack_alerts.outbox import default_undelivered_dir
 
 WebhookRef = str | SlackAlertsWebhook | SlackAlertsRouter | None
 
@@ -75,12 +76,19 @@ def load_webhook(name: str) -> SlackAlertsWebhook | SlackAlertsRouter:
     return block
 
 
-def resolve_webhook(ref: WebhookRef, alert: Alert | None = None) -> SlackAlertsWebhook | None:
-    """The webhook block an alert goes to; None means the local preview."""
+def resolve_webhook(
+    ref: WebhookRef, alert: Alert | None = None, *, kind: str = "", severity: str = "info"
+) -> SlackAlertsWebhook | None:
+    """The webhook block an alert (or a stored message of ``kind``) goes to.
+
+    None means the local preview.
+    """
     if isinstance(ref, str):
         ref = load_webhook(ref)
     if isinstance(ref, SlackAlertsRouter):
-        return ref.route(alert) if alert is not None else ref.default
+        if alert is not None:
+            return ref.route(alert)
+        return ref.route_for(kind, severity) if kind else ref.default
     if isinstance(ref, SlackAlertsWebhook):
         return ref
     url = os.environ.get(WEBHOOK_ENV)
@@ -97,14 +105,16 @@ def _settings_key(block: SlackAlertsWebhook | None) -> str:
 
 def client_for(block: SlackAlertsWebhook | None) -> SlackAlertClient:
     """One pooled client per webhook settings, per process."""
-    key = _settings_key(block)
+    key = _settings_key(block) + ":" + str(default_undelivered_dir())
     with _lock:
         client = _clients.get(key)
         if client is None:
             if block is None:
                 client = SlackAlertClient(webhook_url="", retry_policy=TASK_RETRY_POLICY)
             else:
-                client = block.get_client(retry_policy=TASK_RETRY_POLICY)
+                client = block.get_client(
+                    retry_policy=TASK_RETRY_POLICY, durable_outbox=DurableOutbox()
+                )
             _clients[key] = client
         return client
 

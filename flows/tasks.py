@@ -147,12 +147,13 @@ def deliver(
         return result
     emit_alert_event("failed", alert, result)
     logger.error(
-        "Could not send %s alert %s to %s: %s (%s)",
+        "Could not send %s alert %s to %s: %s (%s); kept for replay at %s",
         alert.kind,
         alert.fingerprint,
         result.destination,
         result.status.value,
         result.error,
+        result.location or "(no durable outbox)",
     )
     if result.permanent:
         raise PermanentDeliveryError(result)

@@ -113,6 +113,7 @@ class LocalPrefectServer:
             PREFECT_UI_ENABLED="false",
             PREFECT_LOCAL_STORAGE_PATH=str(self.workdir / "results"),
             SLACK_ALERTS_OUTBOX=str(self.workdir / "outbox"),
+            SLACK_ALERTS_UNDELIVERED=str(self.workdir / "undelivered"),
         )
         self.env = env
         log = self.workdir / "server.log"

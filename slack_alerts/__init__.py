@@ -23,6 +23,7 @@ from slack_alerts.models import (
     SafetyEvent,
     SeverityLevel,
 )
+from slack_alerts.outbox import DurableOutbox
 from slack_alerts.rate_limit import RateLimiter, SuppressionLedger
 from slack_alerts.retry import RetryPolicy
 from slack_alerts.text import escape_mrkdwn, redact_phi, redact_url
@@ -36,6 +37,7 @@ __all__ = [
     "DeliveryResult",
     "DeliveryStatus",
     "DriftAlert",
+    "DurableOutbox",
     "FAVESViolation",
     "FormatOptions",
     "KindRoute",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +20,7 @@ from slack_alerts.formatting import (
 )
 from slack_alerts.logs import logger
 from slack_alerts.models import Alert, DriftAlert, FAVESViolation, SafetyEvent, SeverityLevel
+from slack_alerts.outbox import DurableOutbox
 from slack_alerts.rate_limit import RateLimiter, SuppressionLedger
 from slack_alerts.retry import RetryPolicy
 from slack_alerts.text import redact_phi, single_line, truncate
@@ -62,6 +64,7 @@ class SlackAlertClient:
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         transport: Transport | None = None,
+        durable_outbox: DurableOutbox | None = None,
     ) -> None:
         if rate_limit_per_minute < 1:
             raise ValueError("rate_limit_per_minute must be >= 1")
@@ -94,6 +97,9 @@ class SlackAlertClient:
             rate_limiter if rate_limiter is not None else RateLimiter(rate_limit_per_minute, 60.0)
         )
         self.suppressed = SuppressionLedger()
+        # Written before each post and removed after Slack accepts it, so
+        # nothing is lost to an outage or a crash (``replay_undelivered``).
+        self.durable_outbox = durable_outbox if not self.is_preview else None
 
     # -- lifecycle -------------------------------------------------------
     def __repr__(self) -> str:
@@ -189,7 +195,14 @@ class SlackAlertClient:
                 "severity": alert.severity.value,
                 "model_id": _log_id(alert.model_id),
             }
+            outbox = self.durable_outbox
+            entry = outbox.put(payload, meta, alert.timestamp) if outbox is not None else None
             result = self.transport.post(payload, meta)
+            if outbox is not None and entry is not None:
+                if result.ok:
+                    outbox.remove(entry)
+                else:
+                    result = replace(result, location=str(entry))
         except Exception as exc:  # a delivery problem must never crash the caller
             result = DeliveryResult(
                 status=DeliveryStatus.FAILED_TRANSIENT,
@@ -202,6 +215,23 @@ class SlackAlertClient:
             )
         self._log_result(alert, result)
         return result
+
+    def replay_undelivered(self) -> list[DeliveryResult]:
+        """Post what the durable outbox holds, oldest first; stop at the first failure.
+
+        Stopping keeps the order and does not hammer a Slack that is still
+        down; what is left stays for the next replay.
+        """
+        if self.durable_outbox is None:
+            return []
+        results = []
+        for entry in self.durable_outbox.pending():
+            result = self.transport.post(entry.payload, entry.meta)
+            results.append(result)
+            if not result.ok:
+                break
+            self.durable_outbox.remove(entry.path)
+        return results
 
     def send_message(
         self, text: str, *, title: str | None = None, severity: SeverityLevel = SeverityLevel.INFO

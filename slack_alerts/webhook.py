@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 
 from slack_alerts.delivery import DeliveryResult, DeliveryStatus, WebhookResponse
 from slack_alerts.logs import logger, protect_secret, scrub
+from slack_alerts.outbox import write_json_atomically
 from slack_alerts.retry import RetryPolicy, is_permanent_status
 from slack_alerts.text import redact_url, safe_http_url
 
@@ -186,8 +187,8 @@ def default_outbox_dir() -> Path:
 class PreviewSink:
     """Writes payloads as JSON files, for running without a Slack workspace.
 
-    Files are named ``<ns-timestamp>-<fingerprint>.json`` and written
-    atomically (temp file + rename), so a reader never sees half a message.
+    Files are named ``<ns-timestamp>-<fingerprint>-<pid>.json`` and written
+    atomically (temp file, fsync, rename), so a reader never sees half a message.
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
@@ -215,10 +216,7 @@ class PreviewSink:
         record = {"written_at_ns": stamp, **meta, "payload": payload}
         target = self.directory / f"{stamp}-{fingerprint or 'message'}-{os.getpid()}.json"
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
-            os.replace(tmp, target)
+            write_json_atomically(target, record)
         except OSError as exc:
             return DeliveryResult(
                 status=DeliveryStatus.FAILED_TRANSIENT,

@@ -50,6 +50,7 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
         if name.startswith("SLACK_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SLACK_ALERTS_OUTBOX", str(tmp_path_factory.mktemp("outbox")))
+    monkeypatch.setenv("SLACK_ALERTS_UNDELIVERED", str(tmp_path_factory.mktemp("undelivered")))
 
 
 @pytest.fixture
@@ -78,6 +79,7 @@ def prefect_env(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> d
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env["PREFECT_API_URL"] = prefect_api
     env["SLACK_ALERTS_OUTBOX"] = str(tmp_path_factory.mktemp("subprocess-outbox"))
+    env["SLACK_ALERTS_UNDELIVERED"] = str(tmp_path_factory.mktemp("subprocess-undelivered"))
     # Own result storage, hence its own send cache: a subprocess's sends must
     # not make this process's later sends of the same alerts "deduplicated".
     env["PREFECT_LOCAL_STORAGE_PATH"] = str(tmp_path_factory.mktemp("subprocess-results"))

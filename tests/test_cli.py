@@ -39,6 +39,11 @@ def test_demo_runs_and_writes_the_preview(prefect_env: dict[str, str], tmp_path:
     assert (tmp_path / "box" / "index.html").exists() and "Preview:" in out
 
 
+def test_replay_with_nothing_undelivered(prefect_env: dict[str, str], tmp_path: Path) -> None:
+    done = run(["replay", "--outbox", str(tmp_path)], prefect_env)
+    assert done.returncode == 0 and "Nothing to replay" in done.stdout
+
+
 def test_preview_without_messages(prefect_env: dict[str, str], tmp_path: Path) -> None:
     done = run(["preview", str(tmp_path)], prefect_env)
     assert done.returncode == 1 and "Run `slack-alerts demo` first" in done.stderr

@@ -1,0 +1,140 @@
+"""The durable outbox: nothing is lost to an outage, exhausted retries or a killed process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slack_alerts import DriftAlert, DurableOutbox, SlackAlertClient
+from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
+from tests.blockkit import problems
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def drift(model_id: str = "sepsis-v3", **kw: Any) -> DriftAlert:
+    data: dict[str, Any] = dict(
+        model_id=model_id,
+        model_name="Sepsis",
+        metric="auroc",
+        current_value=0.7,
+        baseline_value=0.8,
+        threshold=0.05,
+    )
+    return DriftAlert(**{**data, **kw})
+
+
+class TestDurableOutbox:
+    def test_put_pending_remove(self, tmp_path: Path) -> None:
+        outbox = DurableOutbox(tmp_path)
+        later = outbox.put({"text": "b"}, {"fingerprint": "f2"}, datetime(2026, 1, 2, tzinfo=UTC))
+        earlier = outbox.put({"text": "a"}, {"fingerprint": "f1"}, datetime(2026, 1, 1, tzinfo=UTC))
+        assert [e.payload["text"] for e in outbox.pending()] == ["a", "b"]  # oldest first
+        assert outbox.pending()[0].meta["fingerprint"] == "f1"
+        outbox.remove(earlier)
+        outbox.remove(earlier)  # already gone: fine
+        assert [e.path for e in outbox.pending()] == [later]
+        assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+    def test_same_occurrence_is_one_entry(self, tmp_path: Path) -> None:
+        outbox = DurableOutbox(tmp_path)
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        outbox.put({"text": "x"}, {"fingerprint": "f"}, when)
+        outbox.put({"text": "x"}, {"fingerprint": "f"}, when)
+        assert len(outbox.pending()) == 1
+
+    def test_unreadable_files_are_skipped(self, tmp_path: Path) -> None:
+        (tmp_path / "broken.json").write_text("{half")
+        assert DurableOutbox(tmp_path).pending() == []
+
+
+def test_core_client_keeps_and_replays(webhook_server: LocalWebhookServer, tmp_path: Path) -> None:
+    outbox = DurableOutbox(tmp_path)
+    client = SlackAlertClient(
+        webhook_server.url, max_retries=1, backoff_factor=0.01, durable_outbox=outbox
+    )
+    assert client.send(drift()).ok and outbox.pending() == []  # delivered: nothing kept
+    webhook_server.default = ScriptedResponse(503, "slack_down")
+    failed = client.send(drift(metric="accuracy"))
+    assert failed.transient and failed.location and Path(failed.location).exists()
+    (entry,) = outbox.pending()
+    assert entry.meta["fingerprint"] == drift(metric="accuracy").fingerprint
+    assert problems(entry.payload) == []
+    assert webhook_server.path not in json.dumps(entry.record)  # never the secret
+    assert client.replay_undelivered()[-1].transient and len(outbox.pending()) == 1  # still down
+    webhook_server.default = ScriptedResponse()
+    (replayed,) = client.replay_undelivered()
+    assert replayed.ok and outbox.pending() == []
+    assert "accuracy" in webhook_server.payloads()[-1]["text"]
+    assert client.replay_undelivered() == []
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_prefect_send_failing_after_retries_is_replayed(webhook_server: LocalWebhookServer) -> None:
+    from prefect import flow
+
+    from blocks import SlackAlertsWebhook
+    from flows import replay_outbox, send_alert
+    from flows.routing import clear_caches
+
+    clear_caches()
+    block = SlackAlertsWebhook(webhook_url=webhook_server.url)  # type: ignore[arg-type]
+    alert = drift(model_id=f"m-{uuid.uuid4().hex[:6]}")
+    webhook_server.default = ScriptedResponse(503, "slack_down")
+    task = send_alert.with_options(retry_delay_seconds=0.01, retry_jitter_factor=None)
+
+    @flow
+    def send() -> bool:
+        return task(alert, block, return_state=True).is_failed()
+
+    assert send() is True
+    assert len(webhook_server.requests) == 4  # 1 + 3 Prefect retries
+    outbox = DurableOutbox()
+    (entry,) = outbox.pending()
+    assert entry.meta["fingerprint"] == alert.fingerprint
+
+    down = replay_outbox(block)  # Slack still down: the entry stays
+    assert down.delivered == 0 and down.remaining == 1 and down.stopped_by == "slack_down"
+    webhook_server.default = ScriptedResponse()
+    report = replay_outbox(block)
+    assert report.delivered == 1 and report.remaining == 0
+    assert (
+        alert.fingerprint
+        in webhook_server.payloads()[-1]["attachments"][0]["blocks"][-1]["elements"][1]["text"]
+    )
+    assert replay_outbox(block).delivered == 0  # idempotent: nothing left to send
+
+
+def test_process_killed_mid_send_is_replayed(tmp_path: Path) -> None:
+    with LocalWebhookServer() as server:
+        server.script([ScriptedResponse(delay_seconds=30)])  # the first post hangs
+        code = (
+            "import sys\n"
+            "from slack_alerts import DriftAlert, DurableOutbox, SlackAlertClient\n"
+            f"client = SlackAlertClient({server.url!r}, timeout_seconds=60, "
+            f"durable_outbox=DurableOutbox({str(tmp_path)!r}))\n"
+            "client.send(DriftAlert(model_id='m', model_name='m', metric='killed', current_value=1,"
+            " baseline_value=2, threshold=1))\n"
+        )
+        process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+        outbox = DurableOutbox(tmp_path)
+        deadline = time.monotonic() + 60
+        while not outbox.pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the post is now in flight
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        assert len(outbox.pending()) == 1  # written before sending, never marked
+        client = SlackAlertClient(server.url, durable_outbox=outbox)
+        (result,) = client.replay_undelivered()
+        assert result.ok and outbox.pending() == []
+        assert "killed" in server.payloads()[-1]["text"]
