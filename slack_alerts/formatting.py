@@ -379,3 +379,142 @@ def plain_message(
     if section:
         blocks.append({"type": "section", "text": _mrkdwn(section, BlockKitLimits.SECTION_TEXT)})
     return _envelope(fallback or " ", severity, blocks, options)
+
+
+# -- digests and resolved notices (Alertmanager-style grouping) -------------------
+
+MAX_DIGEST_LISTED = 20
+
+
+def _alert_title(alert: Alert) -> str:
+    if isinstance(alert, DriftAlert):
+        return alert.metric
+    if isinstance(alert, FAVESViolation):
+        return alert.violation_type
+    return alert.event_type
+
+
+def _severity_counts(alerts: list[Alert]) -> str:
+    counts = {s: 0 for s in (SeverityLevel.CRITICAL, SeverityLevel.WARNING, SeverityLevel.INFO)}
+    for alert in alerts:
+        counts[alert.severity] += 1
+    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+
+
+def format_digest(
+    alerts: list[Alert],
+    options: FormatOptions | None = None,
+    *,
+    suppressed: SuppressedSummary | None = None,
+    max_listed: int = MAX_DIGEST_LISTED,
+) -> dict[str, Any]:
+    """One message for several alerts of one model, worst first.
+
+    Beyond ``max_listed`` the rest is one line, "and N more", with a count per
+    severity: a storm becomes one readable message, never a second flood.
+    A single alert gets the ordinary ``format_alert`` message.
+    """
+    if not alerts:
+        raise ValueError("format_digest needs at least one alert")
+    if len(alerts) == 1:
+        return format_alert(alerts[0], options, suppressed=suppressed)
+    options = options or FormatOptions()
+    ordered = sorted(alerts, key=lambda a: (-a.severity.rank, a.timestamp))
+    worst = ordered[0].severity
+    listed, rest = ordered[: max(1, min(max_listed, 40))], ordered[max(1, min(max_listed, 40)) :]
+    subject = _user_text(
+        ordered[0].title_subject, BlockKitLimits.HEADER_TEXT, options, one_line=True
+    )
+    header = f"{worst.emoji} {worst.value.upper()} · {len(alerts)} alerts for {subject}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(header, BlockKitLimits.HEADER_TEXT)},
+        {
+            "type": "section",
+            "text": _mrkdwn(f"*{_severity_counts(ordered)}*", BlockKitLimits.SECTION_TEXT),
+        },
+    ]
+    for alert in listed:
+        summary, _, _ = _summary_and_fields(alert, options)
+        title = _user_text(_alert_title(alert), 200, options, one_line=True)
+        severity = alert.severity
+        line = (
+            f"{severity.emoji} *{severity.value.upper()}* {KIND_LABELS[alert.kind]} "
+            f"`{title}`: {summary}"
+        )
+        blocks.append({"type": "section", "text": _mrkdwn(line, 1000)})
+    first = min(a.timestamp for a in ordered).astimezone(UTC).strftime("%H:%M")
+    last = max(a.timestamp for a in ordered).astimezone(UTC).strftime("%H:%M")
+    context = [
+        f"Observed {first} to {last} UTC",
+        f"Model `{_user_text(ordered[0].model_id, 200, options, one_line=True)}`",
+    ]
+    if rest:
+        context.append(f"and {len(rest)} more: {_severity_counts(rest)}")
+    if suppressed is not None and suppressed.count > 0:
+        context.append(f":mute: {suppressed.sentence()}")
+    blocks.append(
+        {"type": "context", "elements": [_mrkdwn(c, BlockKitLimits.CONTEXT_TEXT) for c in context]}
+    )
+    buttons = _buttons(ordered[0], _extras(ordered[0]), options)
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    mention = options.mention_on_critical if worst is SeverityLevel.CRITICAL else None
+    fallback = (
+        f"[{worst.value.upper()}] {len(alerts)} alerts for {subject}: {_severity_counts(ordered)}"
+    )
+    if suppressed is not None and suppressed.count > 0:
+        fallback += f" ({suppressed.sentence()})"
+    if mention:
+        fallback = f"{mention} {fallback}"
+    return _envelope(fallback, worst, blocks[: BlockKitLimits.BLOCKS], options)
+
+
+@dataclass(frozen=True)
+class ResolvedNotice:
+    """A previously firing alert that a monitor found healthy again."""
+
+    model_id: str
+    title: str
+    fired_for_seconds: float
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)}s"
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def format_resolved(
+    notices: list[ResolvedNotice], options: FormatOptions | None = None
+) -> dict[str, Any]:
+    """One green "Resolved" message saying how long each alert fired."""
+    if not notices:
+        raise ValueError("format_resolved needs at least one notice")
+    options = options or FormatOptions()
+    lines = [
+        f":white_check_mark: `{_user_text(n.title, 200, options, one_line=True)}` on "
+        f"`{_user_text(n.model_id, 200, options, one_line=True)}` resolved after firing for "
+        f"{_duration(n.fired_for_seconds)}"
+        for n in notices
+    ]
+    shown, hidden = lines[:MAX_DIGEST_LISTED], len(lines) - MAX_DIGEST_LISTED
+    body = "\n".join(shown) + (f"\nand {hidden} more resolved" if hidden > 0 else "")
+    header = f"Resolved: {len(notices)} alert{'s' if len(notices) != 1 else ''}"
+    blocks = [
+        {"type": "header", "text": _plain(header, BlockKitLimits.HEADER_TEXT)},
+        {"type": "section", "text": _mrkdwn(body, BlockKitLimits.SECTION_TEXT)},
+    ]
+    return _envelope(
+        truncate(f"[RESOLVED] {body}", BlockKitLimits.MESSAGE_TEXT),
+        SeverityLevel.INFO,
+        blocks,
+        options,
+    )
