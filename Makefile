@@ -54,6 +54,7 @@ $(BENCH_STAMP): pyproject.toml
 
 bench: $(BENCH_STAMP)
 	@$(BENCH_VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
+	@$(BENCH_VENV)/bin/python benchmarks/storm.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) outbox .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -186,17 +187,28 @@ class SlackAlertClient:
         keep counts elsewhere (the Prefect tasks) use this, and put the
         summary back themselves when the result is not ``ok``.
         """
+        payload = format_alert(alert, self.options, suppressed=suppressed)
+        meta = {
+            "fingerprint": alert.fingerprint,
+            "kind": alert.kind,
+            "severity": alert.severity.value,
+            "model_id": _log_id(alert.model_id),
+        }
+        result = self.post_payload(payload, meta, alert.timestamp)
+        self._log_result(alert, result)
+        return result
+
+    def post_payload(
+        self, payload: dict[str, Any], meta: dict[str, Any], occurred: datetime
+    ) -> DeliveryResult:
+        """Post a formatted message: durable outbox first, removed once Slack accepts.
+
+        Never raises: a failure inside delivery becomes a FAILED_TRANSIENT result.
+        """
         started = time.monotonic()
+        outbox = self.durable_outbox
         try:
-            payload = format_alert(alert, self.options, suppressed=suppressed)
-            meta = {
-                "fingerprint": alert.fingerprint,
-                "kind": alert.kind,
-                "severity": alert.severity.value,
-                "model_id": _log_id(alert.model_id),
-            }
-            outbox = self.durable_outbox
-            entry = outbox.put(payload, meta, alert.timestamp) if outbox is not None else None
+            entry = outbox.put(payload, meta, occurred) if outbox is not None else None
             result = self.transport.post(payload, meta)
             if outbox is not None and entry is not None:
                 if result.ok:
@@ -210,10 +222,9 @@ class SlackAlertClient:
                 error="internal_error",
                 detail=f"{type(exc).__name__} while delivering",
                 elapsed_seconds=time.monotonic() - started,
-                fingerprint=alert.fingerprint,
+                fingerprint=meta.get("fingerprint"),
                 destination=self.transport.destination,
             )
-        self._log_result(alert, result)
         return result
 
     def replay_undelivered(self) -> list[DeliveryResult]:
