@@ -108,6 +108,17 @@ class SlackAlertsWebhook(NotificationBlock):
         title="Minimum severity (when used as a route)",
         description="In a Slack Alerts Router, this route takes alerts of at least this severity.",
     )
+    repeat_interval_seconds: float = Field(
+        default=4 * 3600.0,
+        ge=0,
+        title="Repeat interval (seconds)",
+        description="A firing alert is not sent again within this time; its count grows instead.",
+    )
+    send_resolved: bool = Field(
+        default=True,
+        title="Send resolved notices",
+        description="Post a green 'Resolved' message when a firing alert's check is healthy again.",
+    )
     dashboard_url_template: str | None = Field(
         default=None,
         title="Dashboard URL template",

@@ -96,10 +96,13 @@ def drift_monitoring_flow(
         len(changes),
         len(alerts),
     )
+    healthy = _healthy(model_id, model_name, table, changes)
+    outcomes, resolved = send_alerts(alerts, webhook, {model_id: healthy})
     report = DriftReport(
         flow="drift-monitoring",
         model_id=model_id,
-        alerts=send_alerts(alerts, webhook),
+        alerts=outcomes,
+        resolved=resolved,
         features=[
             {"feature": str(k), **v}
             for k, v in table.astype(object)
@@ -109,7 +112,7 @@ def drift_monitoring_flow(
         ],
         drifted_features=drifted,
         performance=[c.__dict__ | {"severity": c.severity.value} for c in changes],
-        healthy_fingerprints=_healthy(model_id, model_name, table, changes),
+        healthy_fingerprints=healthy,
     )
     key = artifact_key("drift", model_id)
     publish_table(

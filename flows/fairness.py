@@ -98,10 +98,12 @@ def fairness_monitoring_flow(
         summary["demographic_parity_ratio"],
         len(findings),
     )
+    outcomes, resolved = send_alerts(violations, webhook, {model_id: healthy})
     report = FairnessReport(
         flow="fairness-monitoring",
         model_id=model_id,
-        alerts=send_alerts(violations, webhook),
+        alerts=outcomes,
+        resolved=resolved,
         groups=[{"group": str(g), **row} for g, row in groups.to_dict(orient="index").items()],
         summary=summary,
         findings=[

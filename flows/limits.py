@@ -60,11 +60,16 @@ class ModelLimits:
 class LimitNames:
     rate: str
     inflight: str
+    lock: str  # a limit of 1: the model's alert state is edited by one worker at a time
 
 
 def limit_names(model_id: str) -> LimitNames:
     key = limit_key(model_id)
-    return LimitNames(rate=f"{PREFIX}-rate-{key}", inflight=f"{PREFIX}-inflight-{key}")
+    return LimitNames(
+        rate=f"{PREFIX}-rate-{key}",
+        inflight=f"{PREFIX}-inflight-{key}",
+        lock=f"{PREFIX}-lock-{key}",
+    )
 
 
 _ensured: set[tuple[str, int, float]] = set()
@@ -73,7 +78,7 @@ _ensured: set[tuple[str, int, float]] = set()
 _ensured_lock = threading.Lock()
 
 
-def _ensure_one(name: str, limit: int, decay: float) -> None:
+def ensure_limit(name: str, limit: int, decay: float = 0.0) -> None:
     marker = (name, limit, decay)
     with _ensured_lock:
         if marker in _ensured:
@@ -102,8 +107,8 @@ def _ensure_one(name: str, limit: int, decay: float) -> None:
 def ensure_model_limits(model_id: str, settings: ModelLimits) -> LimitNames:
     """Create (or align) the model's two limits on the server; cached per process."""
     names = limit_names(model_id)
-    _ensure_one(names.rate, settings.burst, settings.slot_decay_per_second)
-    _ensure_one(names.inflight, settings.max_concurrent, 0.0)
+    ensure_limit(names.rate, settings.burst, settings.slot_decay_per_second)
+    ensure_limit(names.inflight, settings.max_concurrent)
     return names
 
 

@@ -88,7 +88,7 @@ def security_monitoring_flow(
     report = SecurityReport(
         flow="security-monitoring",
         model_id=", ".join(models),
-        alerts=send_alerts(result.events, webhook),
+        alerts=send_alerts(result.events, webhook)[0],
         records=result.records,
         malformed=[{"line": m.line, "reason": m.reason} for m in result.malformed],
         by_rule=dict(result.by_rule()),

@@ -386,7 +386,7 @@ def plain_message(
 MAX_DIGEST_LISTED = 20
 
 
-def _alert_title(alert: Alert) -> str:
+def alert_title(alert: Alert) -> str:
     if isinstance(alert, DriftAlert):
         return alert.metric
     if isinstance(alert, FAVESViolation):
@@ -435,7 +435,7 @@ def format_digest(
     ]
     for alert in listed:
         summary, _, _ = _summary_and_fields(alert, options)
-        title = _user_text(_alert_title(alert), 200, options, one_line=True)
+        title = _user_text(alert_title(alert), 200, options, one_line=True)
         severity = alert.severity
         line = (
             f"{severity.emoji} *{severity.value.upper()}* {KIND_LABELS[alert.kind]} "

@@ -20,15 +20,16 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 from slack_alerts.client import SlackAlertClient
 from slack_alerts.delivery import DeliveryResult
-from slack_alerts.formatting import ResolvedNotice, _alert_title, format_digest, format_resolved
+from slack_alerts.formatting import ResolvedNotice, alert_title, format_digest, format_resolved
 from slack_alerts.models import Alert
 
 STATE_ENV = "SLACK_ALERTS_STATE"
@@ -47,6 +48,46 @@ class FingerprintState:
     last_sent: datetime | None
     count: int
     firing: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "fingerprint": self.fingerprint,
+            "model_id": self.model_id,
+            "title": self.title[:200],
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "last_sent": self.last_sent.isoformat() if self.last_sent else None,
+            "count": self.count,
+            "firing": self.firing,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FingerprintState:
+        return cls(
+            fingerprint=str(data["fingerprint"]),
+            model_id=str(data["model_id"]),
+            title=str(data["title"]),
+            first_seen=datetime.fromisoformat(data["first_seen"]),
+            last_seen=datetime.fromisoformat(data["last_seen"]),
+            last_sent=datetime.fromisoformat(data["last_sent"]) if data.get("last_sent") else None,
+            count=int(data["count"]),
+            firing=bool(data["firing"]),
+        )
+
+
+class StateSession(Protocol):
+    """Read and write fingerprint states inside one store transaction."""
+
+    def load(self, fingerprints: Iterable[str]) -> dict[str, FingerprintState]: ...
+
+    def save(self, states: Iterable[FingerprintState]) -> None: ...
+
+
+class StateStore(Protocol):
+    """Where fingerprint states live. ``transaction`` excludes every other writer
+    of those models (across processes) until it ends, so no count is lost."""
+
+    def transaction(self, models: Sequence[str]) -> AbstractContextManager[StateSession]: ...
 
 
 @dataclass
@@ -70,11 +111,12 @@ def plan(
     decision = Plan(states=dict(states))
     for alert in alerts:
         current = decision.states.get(alert.fingerprint)
+        # A negative age (a clock read before another writer's) never counts as recent.
         recently_sent = (
             current is not None
             and current.firing
             and current.last_sent is not None
-            and now - current.last_sent < repeat_interval
+            and timedelta(0) <= now - current.last_sent < repeat_interval
         )
         if current is not None and recently_sent:
             decision.deduplicated.append(alert)
@@ -93,7 +135,7 @@ def plan(
         decision.states[alert.fingerprint] = FingerprintState(
             fingerprint=alert.fingerprint,
             model_id=alert.model_id,
-            title=_alert_title(alert),
+            title=alert_title(alert),
             first_seen=now if starts or current is None else current.first_seen,
             last_seen=now,
             last_sent=None,  # set when the send succeeds
@@ -133,11 +175,12 @@ class SqliteStateStore:
         return connection
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, models: Sequence[str] = ()) -> Iterator[StateSession]:
+        """One SQLite write transaction (a machine-wide lock, whatever the models)."""
         connection = self._connect()
         try:
             connection.execute("BEGIN IMMEDIATE")
-            yield connection
+            yield _SqliteSession(connection)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -145,53 +188,44 @@ class SqliteStateStore:
         finally:
             connection.close()
 
-    @staticmethod
-    def load(
-        connection: sqlite3.Connection, fingerprints: Iterable[str]
-    ) -> dict[str, FingerprintState]:
+    def get(self, fingerprint: str) -> FingerprintState | None:
+        with self.transaction() as session:
+            return session.load([fingerprint]).get(fingerprint)
+
+
+class _SqliteSession:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def load(self, fingerprints: Iterable[str]) -> dict[str, FingerprintState]:
         wanted = list(dict.fromkeys(fingerprints))
         states: dict[str, FingerprintState] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            rows = connection.execute(
-                f"SELECT * FROM fingerprints WHERE fingerprint IN ({','.join('?' * len(chunk))})",  # noqa: S608 - placeholders only
+            placeholders = ",".join("?" * len(chunk))
+            rows = self.connection.execute(
+                f"SELECT * FROM fingerprints WHERE fingerprint IN ({placeholders})",  # noqa: S608
                 chunk,
             ).fetchall()
             for row in rows:
-                states[row[0]] = FingerprintState(
-                    fingerprint=row[0],
-                    model_id=row[1],
-                    title=row[2],
-                    first_seen=datetime.fromisoformat(row[3]),
-                    last_seen=datetime.fromisoformat(row[4]),
-                    last_sent=datetime.fromisoformat(row[5]) if row[5] else None,
-                    count=int(row[6]),
-                    firing=bool(row[7]),
+                columns = (
+                    "fingerprint",
+                    "model_id",
+                    "title",
+                    "first_seen",
+                    "last_seen",
+                    "last_sent",
+                    "count",
+                    "firing",
                 )
+                states[row[0]] = FingerprintState.from_dict(dict(zip(columns, row, strict=True)))
         return states
 
-    @staticmethod
-    def save(connection: sqlite3.Connection, states: Iterable[FingerprintState]) -> None:
-        connection.executemany(
+    def save(self, states: Iterable[FingerprintState]) -> None:
+        self.connection.executemany(
             "INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    s.fingerprint,
-                    s.model_id,
-                    s.title,
-                    s.first_seen.isoformat(),
-                    s.last_seen.isoformat(),
-                    s.last_sent.isoformat() if s.last_sent else None,
-                    s.count,
-                    int(s.firing),
-                )
-                for s in states
-            ],
+            [tuple(s.to_dict().values()) for s in states],
         )
-
-    def get(self, fingerprint: str) -> FingerprintState | None:
-        with self.transaction() as connection:
-            return self.load(connection, [fingerprint]).get(fingerprint)
 
 
 @dataclass
@@ -221,25 +255,36 @@ class AlertPipeline:
     def __init__(
         self,
         client: SlackAlertClient,
-        store: SqliteStateStore | None = None,
+        store: StateStore | None = None,
         *,
         repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL,
         send_resolved: bool = True,
     ) -> None:
         self.client = client
-        self.store = store or SqliteStateStore()
+        self.store: StateStore = store or SqliteStateStore()
         self.repeat_interval = repeat_interval
         self.send_resolved = send_resolved
 
     def submit(
-        self, alerts: Iterable[Alert], healthy: Iterable[str] = (), now: datetime | None = None
+        self,
+        alerts: Iterable[Alert],
+        healthy: Iterable[str] = (),
+        now: datetime | None = None,
+        models: Iterable[str] = (),
     ) -> PipelineOutcome:
+        """Dedup, group and send ``alerts``; resolve ``healthy`` fingerprints.
+
+        ``models`` names the models of ``healthy`` fingerprints that have no
+        alert in this batch, so their state is locked too.
+        """
         batch = list(alerts)
         healthy = list(healthy)
-        now = now or datetime.now(UTC)
         outcome = PipelineOutcome()
-        with self.store.transaction() as connection:
-            states = self.store.load(connection, [a.fingerprint for a in batch] + healthy)
+        models = sorted({a.model_id for a in batch} | set(models))
+        with self.store.transaction(models) as session:
+            # Read the clock inside the lock: the previous holder's writes are older.
+            now = now or datetime.now(UTC)
+            states = session.load([a.fingerprint for a in batch] + healthy)
             decision = plan(batch, states, now, self.repeat_interval, healthy)
             outcome.deduplicated = [a.fingerprint for a in decision.deduplicated]
             by_model: dict[str, list[Alert]] = defaultdict(list)
@@ -278,5 +323,5 @@ class AlertPipeline:
                 meta = {"kind": "resolved", "severity": "info", "fingerprint": "resolved"}
                 outcome.messages.append(self.client.post_payload(notice, meta, now))
                 outcome.resolved = len(decision.resolved)
-            self.store.save(connection, sent_states.values())
+            session.save(sent_states.values())
         return outcome

@@ -80,8 +80,12 @@ def test_rate_limit_holds_across_two_workers(
     model_id = f"dist-{uuid.uuid4().hex[:6]}"
     with LocalWebhookServer() as webhook:
         _cli(["work-pool", "create", "slack-alerts", "--type", "process"], env)
+        # repeat_interval 0: every run's digest is sent (no dedup), so the rate limit is exercised.
         settings = dict(
-            rate_limit_per_minute=rate_per_minute, burst=burst, rate_limit_wait_seconds=3
+            rate_limit_per_minute=rate_per_minute,
+            burst=burst,
+            rate_limit_wait_seconds=3,
+            repeat_interval_seconds=0,
         )
         _python(
             "from blocks import SlackAlertsWebhook\n"
@@ -96,6 +100,8 @@ def test_rate_limit_holds_across_two_workers(
 
         processes = ProcessGroup(ROOT)
         try:
+            # Poll every second, so neither worker finishes its runs before the other looks.
+            worker_env = env | {"PREFECT_WORKER_QUERY_SECONDS": "1"}
             for name in ("worker-a", "worker-b"):
                 processes.start(
                     [
@@ -111,9 +117,10 @@ def test_rate_limit_holds_across_two_workers(
                         "--type",
                         "process",
                     ],
-                    env,
+                    worker_env,
                     tmp_path / f"{name}.log",
                 )
+            _wait_for_workers(tmp_path, ("worker-a", "worker-b"))
             parameters = {"model_id": model_id, "webhook": "dist-hook", "thresholds": WARNING_ONLY}
             ids = json.loads(
                 _python(
@@ -141,8 +148,9 @@ def test_rate_limit_holds_across_two_workers(
         assert all(served.values()), f"both workers must run flows: {served}"
 
         delivered = webhook.delivered()
-        # 4 alerts per run (age, lactate, admission_type, auroc) for the same model.
+        # Each run: one digest of 4 alerts (age, lactate, admission_type, auroc), same model.
         total_alerts = 4 * runs
+        assert all("4 alerts for" in p["text"] for p in webhook.payloads())
         assert webhook.max_in_window(1.0) <= burst + 1
         span = max(r.at for r in delivered) - min(r.at for r in delivered) if delivered else 0.0
         assert len(delivered) <= burst + span * rate_per_minute / 60 + 1
@@ -156,12 +164,24 @@ def test_rate_limit_holds_across_two_workers(
             .strip()
             .splitlines()[-1]
         )
-        assert len(delivered) + reported + pending == total_alerts
+        assert 4 * len(delivered) + reported + pending == total_alerts
         print(
             f"two workers ({', '.join(f'{k}: {len(v)} runs' for k, v in served.items())}): "
-            f"{len(delivered)} delivered, {reported} reported as suppressed, {pending} pending, "
+            f"{len(delivered)} digests delivered, {reported} alerts reported as suppressed, "
+            f"{pending} pending, "
             f"max {webhook.max_in_window(1.0)} in any second"
         )
+
+
+def _wait_for_workers(log_dir: Path, names: tuple[str, ...], timeout: float = 90) -> None:
+    """Both workers polling before any run exists, so both get some."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = [(log_dir / f"{name}.log").read_text() for name in names]
+        if all("started" in log.lower() for log in logs):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"workers did not start within {timeout:.0f} s")
 
 
 def _runs_taken(worker_log: str) -> set[str]:

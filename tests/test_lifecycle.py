@@ -41,6 +41,13 @@ class TestPlan:
         assert len(later.to_send) == 1  # repeat_interval (4 h) passed: remind
         assert later.states[alert().fingerprint].first_seen == T0  # same episode
 
+    def test_zero_interval_and_clock_skew_never_dedup(self) -> None:
+        first = plan([alert()], {}, T0)
+        sent = {k: v.__class__(**{**v.__dict__, "last_sent": T0}) for k, v in first.states.items()}
+        # A writer whose clock was read before the previous sender's: negative age.
+        assert len(plan([alert()], sent, T0 - timedelta(seconds=1)).to_send) == 1
+        assert len(plan([alert()], sent, T0, repeat_interval=timedelta(0)).to_send) == 1
+
     def test_same_fingerprint_twice_in_a_batch(self) -> None:
         decision = plan([alert(), alert(), alert(metric="psi")], {}, T0)
         assert len(decision.to_send) == 2 and len(decision.deduplicated) == 1

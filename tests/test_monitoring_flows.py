@@ -71,11 +71,11 @@ def test_drift_flow_on_sample_data(webhook_server: LocalWebhookServer) -> None:
         "feature:lactate",
     ]
     assert all(a.status == "sent" for a in report.alerts)
-    sent = texts(webhook_server)
-    assert len(sent) == 4
-    assert any("auroc is 0.78 against a baseline of 0.86" in t for t in sent)
-    assert any("feature:lactate" in t for t in sent)
-    assert not any("feature:bmi" in t for t in sent)
+    (digest,) = texts(webhook_server)  # one message for the model's four alerts
+    assert "4 alerts for Sepsis early warning" in digest and "3 critical, 1 warning" in digest
+    everything = json.dumps(webhook_server.payloads())
+    assert "auroc is 0.78 against a baseline of 0.86" in everything
+    assert "feature:lactate" in everything and "feature:bmi" not in everything
     assert len(report.healthy_fingerprints) == 5 + 1  # 5 stable features, accuracy
     key = artifact_key("drift", model_id)
     assert {f"{key}-features", f"{key}-summary"} <= artifact_keys(key)
@@ -118,8 +118,9 @@ def test_fairness_flow_with_columns(webhook_server: LocalWebhookServer) -> None:
     assert set(kinds) == {"fairness", "equalized_odds", "safety"}
     assert kinds["fairness"]["affected_groups"] == ["C"]
     assert "E" not in json.dumps(kinds["fairness"]["affected_groups"])
-    sent = texts(webhook_server)
-    assert len(sent) == 3 and any("four-fifths" in t for t in sent)
+    (digest,) = texts(webhook_server)
+    assert "3 alerts for 30-day readmission" in digest
+    assert "four-fifths" in json.dumps(webhook_server.payloads())
     assert report.summary["demographic_parity_ratio"] < 0.4
     assert {g["group"] for g in report.groups} == {"A", "B", "C", "D", "E"}
     key = artifact_key("fairness", model_id)
@@ -159,9 +160,21 @@ def test_fairness_flow_bad_column_named() -> None:
         state.result()
 
 
-def test_security_flow_and_rescan_does_not_page_again(webhook_server: LocalWebhookServer) -> None:
-    log = str(SAMPLE / "audit_log.jsonl")
-    rules = str(SAMPLE / "security_rules.json")
+def test_security_flow_and_rescan_does_not_page_again(
+    webhook_server: LocalWebhookServer, tmp_path: Path
+) -> None:
+    # Own model ids: alert state lives on the (shared) test server.
+    suffix = uuid.uuid4().hex[:6]
+    text = (SAMPLE / "audit_log.jsonl").read_text()
+    text = text.replace("sepsis-risk-v3", f"sepsis-{suffix}").replace(
+        "discharge-summary-llm", f"summary-{suffix}"
+    )
+    (tmp_path / "audit.jsonl").write_text(text)
+    rules_text = (
+        (SAMPLE / "security_rules.json").read_text().replace("sepsis-risk-v3", f"sepsis-{suffix}")
+    )
+    (tmp_path / "rules.json").write_text(rules_text)
+    log, rules = str(tmp_path / "audit.jsonl"), str(tmp_path / "rules.json")
     report = security_monitoring_flow(log, block(webhook_server), rules)
     assert report.records == 463 and [m["line"] for m in report.malformed] == [51, 121]
     assert report.by_rule == {
@@ -173,14 +186,15 @@ def test_security_flow_and_rescan_does_not_page_again(webhook_server: LocalWebho
         "request_rate_anomaly": 1,
     }
     sent = texts(webhook_server)
-    assert len(sent) == 7
+    assert len(sent) == 2  # one digest per model: 4 incidents and 3 incidents
+    assert sorted(t.split(" alerts for ")[0][-1] for t in sent) == ["3", "4"]
     everything = json.dumps(webhook_server.payloads())
     assert "40221987" not in everything and "jane.roe@example.org" not in everything
-    assert [a.severity for a in report.alerts][:3] == ["critical"] * 3  # worst first
+    assert {a.status for a in report.alerts} == {"sent"} and len(report.alerts) == 7
     again = security_monitoring_flow(log, block(webhook_server), rules)
     assert {a.fingerprint for a in again.alerts} == {a.fingerprint for a in report.alerts}
     assert {a.status for a in again.alerts} == {"deduplicated"}
-    assert len(webhook_server.payloads()) == 7  # same incidents: nothing new posted
+    assert len(webhook_server.payloads()) == 2  # same incidents: nothing new posted
     assert {"security-incidents", "security-summary"} <= artifact_keys("security")
 
 
@@ -198,4 +212,29 @@ def test_security_flow_from_iterable(webhook_server: LocalWebhookServer) -> None
     ]
     report = security_monitoring_flow([*events, "garbage"], block(webhook_server))
     assert report.by_rule == {"auth_failure_burst": 2} and len(report.malformed) == 1
-    assert len(webhook_server.payloads()) == 2
+    (digest,) = texts(webhook_server)
+    assert "2 alerts for m" in digest
+
+
+def test_resolved_notice_when_drift_goes_away(webhook_server: LocalWebhookServer) -> None:
+    model_id = f"heal-{uuid.uuid4().hex[:6]}"
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"x": rng.normal(size=3000)})
+    drifted = pd.DataFrame({"x": rng.normal(2, 1, size=3000)})
+    first = drift_monitoring_flow(
+        model_id, "Healing model", reference, drifted, webhook=block(webhook_server)
+    )
+    assert [a.status for a in first.alerts] == ["sent"]
+    again = drift_monitoring_flow(
+        model_id, "Healing model", reference, drifted, webhook=block(webhook_server)
+    )
+    assert [a.status for a in again.alerts] == ["deduplicated"] and len(
+        webhook_server.payloads()
+    ) == 1
+    healed = drift_monitoring_flow(
+        model_id, "Healing model", reference, reference.copy(), webhook=block(webhook_server)
+    )
+    assert healed.alerts == [] and healed.resolved == 1
+    notice = webhook_server.payloads()[-1]
+    assert "Resolved: 1 alert" in json.dumps(notice) and "feature:x" in json.dumps(notice)
+    assert notice["attachments"][0]["color"] == "#2EB67D"  # green
