@@ -2,6 +2,7 @@
 
 from flows.drift import DriftReport, drift_monitoring_flow
 from flows.fairness import FairnessReport, fairness_monitoring_flow
+from flows.grouping import AlertGroup, alert_group
 from flows.hooks import slack_failure_hook
 from flows.replay import ReplayReport, replay_outbox
 from flows.security import SecurityReport, security_monitoring_flow
@@ -16,6 +17,7 @@ from flows.tasks import (
 )
 
 __all__ = [
+    "AlertGroup",
     "DeliveryError",
     "DriftReport",
     "FairnessReport",
@@ -23,6 +25,7 @@ __all__ = [
     "ReplayReport",
     "SecurityReport",
     "TransientDeliveryError",
+    "alert_group",
     "drift_monitoring_flow",
     "fairness_monitoring_flow",
     "replay_outbox",

@@ -135,3 +135,33 @@ def test_storm_accounting(tmp_path: Path) -> None:
     assert report.messages_posted == 10  # one digest per model, never a flood
     assert report.responses_429 > 0  # the server pushed back, and the client waited it out
     assert report.rate_limited == report.undelivered == 0
+
+
+def test_prefect_store_two_processes_never_lose_counts(
+    prefect_env: dict[str, str], webhook_server: LocalWebhookServer
+) -> None:
+    """The flows' shared state: per-fingerprint Variables under the model's lock."""
+    import uuid
+
+    model = f"shared-{uuid.uuid4().hex[:6]}"
+    per_process = 6
+    code = (
+        "from datetime import UTC, datetime\n"
+        "from slack_alerts import DriftAlert, SlackAlertClient\n"
+        "from slack_alerts.lifecycle import AlertPipeline\n"
+        "from flows.state import PrefectStateStore\n"
+        f"pipeline = AlertPipeline(SlackAlertClient({webhook_server.url!r}), PrefectStateStore())\n"
+        f"alert = DriftAlert(model_id={model!r}, model_name='m', metric='auroc', current_value=0.7,"
+        " baseline_value=0.8, threshold=0.05, timestamp=datetime(2026, 1, 1, tzinfo=UTC))\n"
+        f"for _ in range({per_process}):\n"
+        "    pipeline.submit([alert])\n"
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=prefect_env) for _ in range(2)
+    ]
+    assert [w.wait(timeout=300) for w in workers] == [0, 0]
+    from flows.state import PrefectStateStore
+
+    stored = PrefectStateStore().get(alert(model).fingerprint)
+    assert stored is not None and stored.count == 2 * per_process  # no update lost
+    assert len(webhook_server.payloads()) == 1  # posted once, then deduplicated

@@ -238,3 +238,44 @@ def test_resolved_notice_when_drift_goes_away(webhook_server: LocalWebhookServer
     notice = webhook_server.payloads()[-1]
     assert "Resolved: 1 alert" in json.dumps(notice) and "feature:x" in json.dumps(notice)
     assert notice["attachments"][0]["color"] == "#2EB67D"  # green
+
+
+def test_alert_group_waits_then_sends_one_digest_per_model(
+    webhook_server: LocalWebhookServer,
+) -> None:
+    import time
+
+    from prefect import flow
+
+    from flows import alert_group
+
+    suffix = uuid.uuid4().hex[:6]
+
+    def drift_alert(model: str, metric: str) -> Any:
+        from slack_alerts import DriftAlert
+
+        return DriftAlert(
+            model_id=f"{model}-{suffix}",
+            model_name=model,
+            metric=metric,
+            current_value=0.7,
+            baseline_value=0.8,
+            threshold=0.05,
+        )
+
+    @flow
+    def scoring() -> list[str]:
+        with alert_group(block(webhook_server), group_wait_seconds=1.0) as group:
+            group.add(drift_alert("a", "m1"))
+            group.add(drift_alert("a", "m2"))
+            group.add(drift_alert("b", "m1"))
+            time.sleep(1.2)
+            group.add(drift_alert("a", "m3"))  # group_wait passed: a and b flush now (m3 included)
+            group.add(drift_alert("a", "m4"))  # a new window, sent when the block ends
+        return [o.status for o in group.outcomes]
+
+    statuses = scoring()
+    assert statuses == ["sent"] * 5
+    texts_sent = sorted(p["text"] for p in webhook_server.payloads())
+    assert len(texts_sent) == 3  # a (3 alerts), b (1 alert), then a (1 alert)
+    assert sum("3 alerts for a" in t for t in texts_sent) == 1
