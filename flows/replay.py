@@ -18,12 +18,9 @@ from pydantic import BaseModel
 from flows.limits import ensure_model_limits
 from flows.routing import WebhookRef, client_for, limits_for, resolve_webhook, wait_budget
 from flows.tasks import (
-    RETRY_DELAYS,
-    RETRY_JITTER,
-    TASK_RETRIES,
+    RETRY_OPTIONS,
     PermanentDeliveryError,
     TransientDeliveryError,
-    retry_unless_permanent,
 )
 from slack_alerts import DeliveryResult, DeliveryStatus, DurableOutbox
 from slack_alerts.outbox import OutboxEntry
@@ -35,14 +32,7 @@ class ReplayReport(BaseModel):
     stopped_by: str | None = None
 
 
-@task(
-    name="replay_message",
-    retries=TASK_RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_unless_permanent,
-    tags=["slack-alerts"],
-)
+@task(name="replay_message", **RETRY_OPTIONS)
 def replay_entry(entry: OutboxEntry, webhook: WebhookRef = None) -> DeliveryResult:
     meta = entry.meta
     block = resolve_webhook(

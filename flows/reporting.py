@@ -22,14 +22,11 @@ from flows.routing import WebhookRef, client_for, limits_for, resolve_webhook, w
 from flows.state import PrefectStateStore
 from flows.tasks import (
     INFLIGHT_WAIT_SECONDS,
-    RETRY_DELAYS,
-    RETRY_JITTER,
-    TASK_RETRIES,
+    RETRY_OPTIONS,
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
     ledger,
-    retry_unless_permanent,
 )
 from slack_alerts import DeliveryStatus, SeverityLevel
 from slack_alerts.formatting import alert_title, format_digest, format_resolved
@@ -86,14 +83,7 @@ class DigestOutcome(BaseModel):
     resolved: int = 0
 
 
-@task(
-    name="send_model_digest",
-    retries=TASK_RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_unless_permanent,
-    tags=["slack-alerts"],
-)
+@task(name="send_model_digest", **RETRY_OPTIONS)
 def send_model_digest(
     model_id: str, alerts: list[Any], healthy: list[str], webhook: WebhookRef = None
 ) -> DigestOutcome:

@@ -160,15 +160,19 @@ def deliver(
     raise TransientDeliveryError(result)
 
 
-_TASK_OPTIONS: dict[str, Any] = dict(
+# Every task that posts to Slack retries the same way.
+RETRY_OPTIONS: dict[str, Any] = dict(
     retries=TASK_RETRIES,
     retry_delay_seconds=RETRY_DELAYS,
     retry_jitter_factor=RETRY_JITTER,
     retry_condition_fn=retry_unless_permanent,
+    tags=["slack-alerts"],
+)
+_TASK_OPTIONS: dict[str, Any] = dict(
+    **RETRY_OPTIONS,
     cache_key_fn=alert_cache_key,
     cache_expiration=timedelta(days=7),
     persist_result=True,
-    tags=["slack-alerts"],
 )
 
 
