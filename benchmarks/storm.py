@@ -61,7 +61,8 @@ def storm_alerts(alerts: int, models: int, problems_per_model: int = 5) -> list[
     ]
 
 
-def run_storm(alerts: int, models: int, workdir: Path, batch: int = 100) -> StormReport:
+def run_storm(alerts: int, models: int, workdir: Path, batch: int = 1000) -> StormReport:
+    """``batch``: alerts arriving within one group_wait window (a storm's 30 s)."""
     with LocalWebhookServer(rate_limit_per_second=1, burst=5) as server:
         client = SlackAlertClient(
             server.url,
