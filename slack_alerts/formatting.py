@@ -436,6 +436,8 @@ def format_digest(
     for alert in listed:
         summary, _, _ = _summary_and_fields(alert, options)
         title = _user_text(alert_title(alert), 200, options, one_line=True)
+        # The title is already shown in code style; don't repeat it in the summary.
+        summary = summary.removeprefix(f"{title} violation: ").removeprefix(f"{title}: ")
         severity = alert.severity
         line = (
             f"{severity.emoji} *{severity.value.upper()}* {KIND_LABELS[alert.kind]} "
