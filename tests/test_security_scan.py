@@ -153,12 +153,13 @@ class TestRobustness:
         assert found.records == 6 and found.malformed == []
 
 
-class TestSampleLog:
-    @pytest.fixture(scope="class")
-    def result(self) -> Any:
-        rules = json.loads((ROOT / "data/sample/security_rules.json").read_text())
-        return scan((ROOT / "data/sample/audit_log.jsonl").read_text().splitlines(), rules)
+@pytest.fixture(scope="module")
+def result() -> Any:
+    rules = json.loads((ROOT / "data/sample/security_rules.json").read_text())
+    return scan((ROOT / "data/sample/audit_log.jsonl").read_text().splitlines(), rules)
 
+
+class TestSampleLog:
     def test_every_rule_fires(self, result: Any) -> None:
         assert set(result.by_rule()) == {
             "auth_failure_burst",
