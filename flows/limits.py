@@ -110,9 +110,3 @@ def ensure_model_limits(model_id: str, settings: ModelLimits) -> LimitNames:
     ensure_limit(names.rate, settings.burst, settings.slot_decay_per_second)
     ensure_limit(names.inflight, settings.max_concurrent)
     return names
-
-
-def forget_ensured_limits() -> None:
-    """Drop the per-process cache (tests, or after limits were deleted)."""
-    with _ensured_lock:
-        _ensured.clear()

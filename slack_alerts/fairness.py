@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from slack_alerts.models import FAVESViolation, SeverityLevel
 
 MISSING_GROUP = "(missing)"
-GROUP_COLUMNS = ["count", "selection_rate", "tpr", "fpr", "accuracy"]
 
 
 class FairnessThresholds(BaseModel):

@@ -195,9 +195,3 @@ class SafetyEvent(_AlertBase):
 
 
 Alert = DriftAlert | FAVESViolation | SafetyEvent
-
-ALERT_TYPES: dict[AlertKind, type[DriftAlert] | type[FAVESViolation] | type[SafetyEvent]] = {
-    "drift": DriftAlert,
-    "compliance": FAVESViolation,
-    "safety": SafetyEvent,
-}
