@@ -86,7 +86,7 @@ def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame) -> None:
 
 
 def bench_drift(quick: bool) -> None:
-    from slack_alerts.drift import feature_drift
+    from slack_alerts.checks.drift import feature_drift
 
     sizes = [100_000] if quick else [100_000, 1_000_000]
     rows = []
@@ -142,7 +142,7 @@ def bench_fairness(quick: bool) -> None:
         true_positive_rate,
     )
 
-    from slack_alerts.fairness import fairness_summary
+    from slack_alerts.checks.fairness import fairness_summary
 
     n = 200_000 if quick else 1_000_000
     rng = np.random.default_rng(1)

@@ -1,11 +1,11 @@
 """Prefect tasks, hooks and monitoring flows for slack-alerts."""
 
-from flows.drift import DriftReport, drift_monitoring_flow
-from flows.fairness import FairnessReport, fairness_monitoring_flow
 from flows.grouping import AlertGroup, alert_group
 from flows.hooks import slack_failure_hook
+from flows.monitors.drift import DriftReport, drift_monitoring_flow
+from flows.monitors.fairness import FairnessReport, fairness_monitoring_flow
+from flows.monitors.security import SecurityReport, security_monitoring_flow
 from flows.replay import ReplayReport, replay_outbox
-from flows.security import SecurityReport, security_monitoring_flow
 from flows.tasks import (
     DeliveryError,
     PermanentDeliveryError,

@@ -37,7 +37,7 @@ def sample_dir() -> Path:
     """The repo's sample data, or a fresh copy made from the fixed seed."""
     if (REPO_SAMPLE / "reference.csv").exists():
         return REPO_SAMPLE
-    from slack_alerts.sample_data import write_sample_data
+    from slack_alerts.checks.sample_data import write_sample_data
 
     target = Path(tempfile.mkdtemp(prefix="slack-alerts-sample-"))
     write_sample_data(target)

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from flows.reporting import AlertOutcome, send_alerts
+from flows.dispatch import send_alerts
+from flows.reports import AlertOutcome
 from flows.routing import WebhookRef
 from slack_alerts.models import Alert
 

@@ -1,23 +1,20 @@
-"""What every monitoring flow shares: sending its alerts, artifacts, the report."""
+"""Sending a flow run's alerts: one digest task per model."""
 
 from __future__ import annotations
 
-import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.concurrency.sync import concurrency, rate_limit
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from flows.events import emit_alert_event
 from flows.limits import ensure_model_limits
+from flows.reports import AlertOutcome
 from flows.routing import WebhookRef, client_for, limits_for, resolve_webhook, wait_budget
 from flows.state import PrefectStateStore
 from flows.tasks import (
@@ -32,39 +29,7 @@ from slack_alerts import DeliveryStatus, SeverityLevel
 from slack_alerts.formatting import alert_title, format_digest, format_resolved
 from slack_alerts.lifecycle import plan
 from slack_alerts.models import Alert
-from slack_alerts.text import redact_phi, single_line
-
-_KEY_UNSAFE = re.compile(r"[^a-z0-9-]+")
-
-
-class AlertOutcome(BaseModel):
-    """What happened to one alert a flow raised."""
-
-    kind: str
-    fingerprint: str
-    severity: str
-    title: str
-    status: str
-    error: str | None = None
-
-
-class MonitoringReport(BaseModel):
-    """Fields every monitoring flow's report has."""
-
-    flow: str
-    model_id: str
-    alerts: list[AlertOutcome] = Field(default_factory=list)
-    healthy_fingerprints: list[str] = Field(
-        default_factory=list, description="Checked and fine this run (for resolved notices)"
-    )
-    resolved: int = Field(default=0, description="Previously firing alerts found healthy")
-
-    def count(self, status: str) -> int:
-        return sum(1 for a in self.alerts if a.status == status)
-
-    @property
-    def by_severity(self) -> Counter[str]:
-        return Counter(a.severity for a in self.alerts)
+from slack_alerts.text import redact_phi
 
 
 def _outcome(alert: Alert, status: str, error: str | None = None) -> AlertOutcome:
@@ -215,63 +180,3 @@ def send_alerts(
         seen = dict((a.fingerprint, a) for a in by_model.get(model, []))
         outcomes += [_outcome(a, status, error) for a in seen.values()]
     return outcomes, resolved
-
-
-def artifact_key(*parts: str) -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes."""
-    key = _KEY_UNSAFE.sub("-", "-".join(parts).lower()).strip("-")
-    return key[:100] or "report"
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_phi(single_line(value))
-    if isinstance(value, float):
-        return None if value != value else round(value, 6)  # NaN is not JSON
-    return value
-
-
-def publish_table(key: str, frame: pd.DataFrame, description: str) -> None:
-    """A table artifact; user text in it is PHI-redacted first."""
-    rows = [
-        {str(k): _clean(v) for k, v in row.items()}
-        for row in frame.reset_index().to_dict(orient="records")
-    ]
-    create_table_artifact(key=key, table=rows, description=redact_phi(description))
-
-
-def publish_summary(key: str, lines: Iterable[str], description: str) -> None:
-    create_markdown_artifact(
-        key=key, markdown=redact_phi("\n".join(lines)), description=redact_phi(description)
-    )
-
-
-def outcome_lines(report: MonitoringReport) -> list[str]:
-    sent = report.count("sent")
-    limited = report.count("rate_limited")
-    duplicates = report.count("deduplicated")
-    failed = len(report.alerts) - sent - limited - duplicates
-    resolved = f" {report.resolved} previously firing alert(s) resolved." if report.resolved else ""
-    severities = ", ".join(f"{n} {s}" for s, n in sorted(report.by_severity.items())) or "none"
-    return [
-        f"**Alerts:** {len(report.alerts)} ({severities}); {sent} sent, "
-        f"{duplicates} deduplicated (already firing, counted), "
-        f"{limited} held by the rate limit (counted in the next message), {failed} failed."
-        + resolved,
-    ]
-
-
-@task(name="load-table")
-def load_frame(source: pd.DataFrame | str | Path, name: str = "data") -> pd.DataFrame:
-    """A DataFrame as given, or read from a CSV or Parquet path."""
-    if isinstance(source, pd.DataFrame):
-        return source
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(f"{name}: no file at {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    raise ValueError(f"{name}: {path.name} is neither .csv nor .parquet")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score
 
 from slack_alerts import SeverityLevel
-from slack_alerts.fairness import (
+from slack_alerts.checks.fairness import (
     FairnessThresholds,
     fairness_findings,
     fairness_summary,

@@ -1,4 +1,4 @@
-"""Fairness (FAVES) monitoring flow: a thin Prefect shell around ``slack_alerts.fairness``."""
+"""Fairness (FAVES) monitoring flow: a thin shell around ``slack_alerts.checks.fairness``."""
 
 from __future__ import annotations
 
@@ -8,18 +8,13 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from flows.reporting import (
-    MonitoringReport,
-    artifact_key,
-    load_frame,
-    outcome_lines,
-    publish_summary,
-    publish_table,
-    send_alerts,
-)
+from flows.artifacts import artifact_key, publish_summary, publish_table
+from flows.dispatch import send_alerts
+from flows.loading import load_frame
+from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
 from slack_alerts import FAVESViolation
-from slack_alerts.fairness import (
+from slack_alerts.checks.fairness import (
     FairnessThresholds,
     fairness_findings,
     fairness_summary,

@@ -8,7 +8,7 @@ from pathlib import Path
 from slack_alerts import read_outbox
 from tests.blockkit import problems
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_examples_run_against_preview_sink(tmp_path: Path) -> None:

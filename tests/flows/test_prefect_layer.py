@@ -429,14 +429,14 @@ def test_rate_limit_holds_across_two_processes(
         rate_limit_wait_seconds=1.5,
     ).save(name)
     model_id = unique("shared-model")
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     started = time.monotonic()
     procs = [
         subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "tests.two_process_sender",
+                "tests.flows.two_process_sender",
                 name,
                 model_id,
                 str(per_process),

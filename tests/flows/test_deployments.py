@@ -12,7 +12,7 @@ from prefect.cli.deploy._models import PrefectYamlModel
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.flows import load_flow_from_entrypoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
 
 
@@ -70,7 +70,9 @@ def test_prefect_yaml_is_valid(document: dict[str, Any]) -> None:
     [
         (lambda d: d["deployments"][0]["schedules"][0].update(cron="61 * * * *"), "bad cron"),
         (
-            lambda d: d["deployments"][1].update(entrypoint="flows/fairness.py:no_such_flow"),
+            lambda d: d["deployments"][1].update(
+                entrypoint="flows/monitors/fairness.py:no_such_flow"
+            ),
             "does not load",
         ),
         (

@@ -13,7 +13,7 @@ from slack_alerts import DriftAlert, FAVESViolation, SafetyEvent, SlackAlertClie
 from slack_alerts.preview import render_mrkdwn, render_outbox, write_preview
 from slack_alerts.webhook import read_outbox
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTILE = (
     '<script>document.title="pwned"</script>'
     "<img src=x onerror=\"document.title='pwned'\"> <!channel>"

@@ -1,6 +1,6 @@
 """Run by test_prefect_layer in a separate process: send N alerts for one model.
 
-python -m tests.two_process_sender <block-name> <model-id> <count> <label>
+python -m tests.flows.two_process_sender <block-name> <model-id> <count> <label>
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Make the sample data the demo, deployments and tests use (fixed seed).
 
-    python -m slack_alerts.sample_data [OUTPUT_DIR]     # default: data/sample
+    python -m slack_alerts.checks.sample_data [OUTPUT_DIR]     # default: data/sample
 
 What is planted, so tests can check the monitors find it:
 - reference.csv / current.csv: drift in ``age`` (mean +9 years), ``lactate``

@@ -11,7 +11,7 @@ import pytest
 
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(

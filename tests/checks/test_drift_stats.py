@@ -15,7 +15,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from slack_alerts import SeverityLevel
-from slack_alerts.drift import (
+from slack_alerts.checks.drift import (
     DriftThresholds,
     binned_counts,
     drift_alerts,

@@ -1,4 +1,4 @@
-"""Security monitoring flow: a thin Prefect shell around ``slack_alerts.security``."""
+"""Security monitoring flow: a thin Prefect shell around ``slack_alerts.checks.security``."""
 
 from __future__ import annotations
 
@@ -9,16 +9,11 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from flows.reporting import (
-    MonitoringReport,
-    artifact_key,
-    outcome_lines,
-    publish_summary,
-    publish_table,
-    send_alerts,
-)
+from flows.artifacts import artifact_key, publish_summary, publish_table
+from flows.dispatch import send_alerts
+from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
-from slack_alerts.security import ScanResult, SecurityRules, scan, scan_events
+from slack_alerts.checks.security import ScanResult, SecurityRules, scan, scan_events
 
 __all__ = ["SecurityReport", "scan_events", "security_monitoring_flow"]
 

@@ -18,7 +18,7 @@ from slack_alerts import DriftAlert, DurableOutbox, SlackAlertClient
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
 from tests.blockkit import problems
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def drift(model_id: str = "sepsis-v3", **kw: Any) -> DriftAlert:

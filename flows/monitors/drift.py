@@ -1,4 +1,4 @@
-"""Drift monitoring flow: a thin Prefect shell around ``slack_alerts.drift``."""
+"""Drift monitoring flow: a thin Prefect shell around ``slack_alerts.checks.drift``."""
 
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from flows.reporting import (
-    MonitoringReport,
-    artifact_key,
-    load_frame,
-    outcome_lines,
-    publish_summary,
-    publish_table,
-    send_alerts,
-)
+from flows.artifacts import artifact_key, publish_summary, publish_table
+from flows.dispatch import send_alerts
+from flows.loading import load_frame
+from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
 from slack_alerts import DriftAlert
-from slack_alerts.drift import (
+from slack_alerts.checks.drift import (
     DriftThresholds,
     PerformanceChange,
     drift_alerts,

@@ -12,7 +12,7 @@ from slack_alerts.lifecycle import AlertPipeline, SqliteStateStore, plan
 from slack_alerts.testing import LocalWebhookServer
 from tests.blockkit import problems
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
 

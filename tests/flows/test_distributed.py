@@ -27,7 +27,7 @@ import pytest
 from flows.testing import PREFECT, LocalPrefectServer, ProcessGroup
 from slack_alerts.testing import LocalWebhookServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 # CRITICAL alerts bypass the rate limit by design; keep the sample drift at WARNING

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from slack_alerts import DriftAlert, FAVESViolation, SafetyEvent, SeverityLevel, message_blocks
 from slack_alerts.formatting import FormatOptions, ResolvedNotice, format_digest, format_resolved
 from tests.blockkit import all_text, problems
-from tests.test_formatting import ALERTS
+from tests.core.test_formatting import ALERTS
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from slack_alerts import SeverityLevel
-from slack_alerts.security import SecurityRules, incident_id, scan, scan_events
+from slack_alerts.checks.security import SecurityRules, incident_id, scan, scan_events
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 

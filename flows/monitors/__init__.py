@@ -1,0 +1,1 @@
+"""The monitoring flows: thin Prefect shells around ``slack_alerts.checks``."""
