@@ -284,7 +284,7 @@ def bench_prefect(quick: bool) -> None:
 
     from blocks import SlackAlertsWebhook
     from flows import send_alert
-    from flows.tasks import deliver
+    from flows.tasks import send_one
     from flows.testing import LocalPrefectServer
     from slack_alerts import DriftAlert, SlackAlertClient
     from slack_alerts.testing import LocalWebhookServer
@@ -321,7 +321,7 @@ def bench_prefect(quick: bool) -> None:
     @flow
     def without_tasks(batch: list[Any], block: Any) -> None:
         for alert in batch:
-            deliver(alert, block)  # server-side limits and events, no task run
+            send_one(alert, block, False)  # the pipeline with server-side state, no task run
 
     with LocalWebhookServer() as server, LocalPrefectServer(ROOT) as prefect_server:
         os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(prefect_server.workdir / "bench-results")
@@ -336,7 +336,7 @@ def bench_prefect(quick: bool) -> None:
             for name, fn in (
                 ("flow, tasks submitted (what the flows do)", submitted),
                 ("flow, one task at a time", sequential),
-                ("flow, no task (limits + events only)", without_tasks),
+                ("flow, no task (the pipeline only)", without_tasks),
             ):
                 batch = alerts()
                 started = time.perf_counter()

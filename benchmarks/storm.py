@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from slack_alerts import DriftAlert, DurableOutbox, RetryPolicy, SlackAlertClient  # noqa: E402
-from slack_alerts.lifecycle import AlertPipeline, SqliteStateStore  # noqa: E402
+from slack_alerts.pipeline import AlertPipeline  # noqa: E402
+from slack_alerts.state import SqliteStateStore  # noqa: E402
 from slack_alerts.testing import LocalWebhookServer  # noqa: E402
 
 

@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
 from slack_alerts import DurableOutbox, RetryPolicy, SeverityLevel, SlackAlertClient
 from slack_alerts.formatting import normalize_mention
 from slack_alerts.models import Alert
-from slack_alerts.webhook import validate_webhook_url
+from slack_alerts.notify.webhook import validate_webhook_url
 
 _LOGO = HttpUrl(
     "https://raw.githubusercontent.com/PrefectHQ/prefect/420d0d6a78bb6df1fc18bcf188fdad43c1d22ea9/assets/block-logos/slack.png"

@@ -119,14 +119,23 @@ def run_demo(outbox: Path, webhook: str | None) -> int:
 
 
 def send_test(block_name: str) -> int:
-    from flows.routing import WebhookNotFound, load_webhook, resolve_webhook
+    from blocks import SlackAlertsRouter
+    from flows.delivery import CONTROL
+    from flows.routing import ControlPlaneUnavailable, WebhookNotFound, load_webhook
 
     try:
-        block = resolve_webhook(load_webhook(block_name))
-    except WebhookNotFound as exc:
+        loaded = load_webhook(block_name, CONTROL)
+    except (WebhookNotFound, ControlPlaneUnavailable) as exc:
         raise CliError(str(exc)) from None
-    assert block is not None
-    with block.get_client() as client:
+    block = loaded.default if isinstance(loaded, SlackAlertsRouter) else loaded
+    try:
+        client = block.get_client()
+    except ValueError:
+        raise CliError(
+            f"block {block_name!r} does not hold a valid webhook URL; copy the URL again from "
+            "Slack's Incoming Webhooks page and save the block again"
+        ) from None
+    with client:
         result = client.send_message(
             "If you can read this, slack-alerts can post to this channel.",
             title="slack-alerts test",
@@ -147,8 +156,8 @@ def send_test(block_name: str) -> int:
 
 
 def preview(outbox: Path, open_browser: bool) -> int:
+    from slack_alerts.notify.preview import read_outbox
     from slack_alerts.preview import write_preview
-    from slack_alerts.webhook import read_outbox
 
     if not outbox.is_dir() or not read_outbox(outbox):
         raise CliError(
@@ -162,23 +171,48 @@ def preview(outbox: Path, open_browser: bool) -> int:
     return 0
 
 
-def replay(webhook: str | None, outbox: Path | None) -> int:
+def replay(webhook: str | None, outbox: Path | None, dead: bool, dry_run: bool) -> int:
     from flows.replay import replay_outbox
     from slack_alerts import DurableOutbox
 
-    folder = DurableOutbox(outbox).directory
-    if not DurableOutbox(outbox).pending():
-        print(f"Nothing to replay: {folder} holds no undelivered messages.")
+    box = DurableOutbox(outbox)
+    pending = box.pending() + (box.dead_letters() if dead else [])
+    if not pending:
+        print(f"Nothing to replay: {box.directory} holds no undelivered alerts.")
         return 0
-    report = replay_outbox(webhook, str(folder))
+    if dry_run:
+        return show_outbox(outbox)
+    report = replay_outbox(webhook, str(box.directory), dead)
     print(
-        f"Replayed {report.delivered} message(s); {report.remaining} still undelivered in {folder}."
+        f"Replayed: {report.delivered} delivered, {report.deduplicated} already sent "
+        f"(deduplicated), {report.dead} refused by Slack (dead letters); "
+        f"{report.remaining} record(s) still pending in {box.directory}."
     )
+    for reason in report.skipped:
+        print(f"  not replayed: {reason}")
     if report.remaining:
         raise CliError(
-            f"replay stopped at {report.stopped_by}. Fix the cause (see `slack-alerts send-test`), "
-            "then run `slack-alerts replay` again."
+            f"some alerts are still undelivered ({report.stopped_by or 'see above'}). Fix the "
+            "cause (`slack-alerts send-test --block NAME`), then run `slack-alerts replay` again."
         )
+    return 0
+
+
+def show_outbox(outbox: Path | None) -> int:
+    from slack_alerts import DurableOutbox
+
+    box = DurableOutbox(outbox)
+    for title, records in (("Pending", box.pending()), ("Dead letters", box.dead_letters())):
+        print(f"{title} in {box.directory if title == 'Pending' else box.dead_directory}:")
+        if not records:
+            print("  none")
+        for record in records:
+            route = ", ".join(f"{k}={v}" for k, v in record.route.items()) or "unknown"
+            print(
+                f"  {record.created:%Y-%m-%d %H:%M} UTC  model {record.model_id[:40]}  "
+                f"{record.size} alert(s)  to {route}  {record.reason}"
+                + (f" ({record.error})" if record.error else "")
+            )
     return 0
 
 
@@ -194,7 +228,7 @@ def register() -> int:
 def limits() -> int:
     from prefect.client.orchestration import get_client
 
-    from flows.limits import PREFIX
+    from flows.backend.limits import PREFIX
 
     found = []
     with get_client(sync_client=True) as client:
@@ -247,8 +281,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     show.add_argument("--open", action="store_true", help="open it in the default browser")
     again = commands.add_parser("replay", help="deliver the durable outbox of undelivered alerts")
-    again.add_argument("--webhook", help="a saved Slack Alerts Webhook/Router block to send to")
+    again.add_argument(
+        "--webhook", help="a saved Slack Alerts Webhook/Router block (default: each record's own)"
+    )
     again.add_argument("--outbox", type=Path, help="default: $SLACK_ALERTS_UNDELIVERED")
+    again.add_argument(
+        "--dead", action="store_true", help="also retry the dead letters (after fixing the cause)"
+    )
+    again.add_argument("--dry-run", action="store_true", help="only show what would be replayed")
+    box = commands.add_parser("outbox", help="list undelivered alerts and dead letters")
+    box.add_argument("--outbox", type=Path, help="default: $SLACK_ALERTS_UNDELIVERED")
     commands.add_parser("register", help="register the block types with the Prefect API")
     commands.add_parser("limits", help="show the per-model limits on the Prefect server")
     args = parser.parse_args(argv)
@@ -260,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "preview":
             return preview(args.outbox, args.open)
         if args.command == "replay":
-            return replay(args.webhook, args.outbox)
+            return replay(args.webhook, args.outbox, args.dead, args.dry_run)
+        if args.command == "outbox":
+            return show_outbox(args.outbox)
         if args.command == "register":
             return register()
         return limits()

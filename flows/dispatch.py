@@ -1,182 +1,148 @@
-"""Sending a flow run's alerts: one digest task per model."""
+"""Sending a flow run's alerts: durable first, one digest task per model.
+
+``send_alerts`` writes the run's alerts to the durable outbox, resolves the
+destination once (one block load per run), then submits one
+``notify_model`` task per model, so models go out concurrently and each
+model's work is one pipeline pass: lock, read its log, one rate slot, one
+message, save its log, unlock. Prefect API calls per model are bounded by a
+constant (about 6), whatever the number of alerts or fingerprints.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.concurrency.sync import concurrency, rate_limit
-from pydantic import BaseModel
+from prefect import task
+from pydantic import BaseModel, Field
 
-from flows.events import emit_alert_event
-from flows.limits import ensure_model_limits
-from flows.reports import AlertOutcome
-from flows.routing import WebhookRef, client_for, limits_for, resolve_webhook, wait_budget
-from flows.state import PrefectStateStore
-from flows.tasks import (
-    INFLIGHT_WAIT_SECONDS,
-    RETRY_OPTIONS,
-    DeliveryError,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-    ledger,
-)
-from slack_alerts import DeliveryStatus, SeverityLevel
-from slack_alerts.formatting import alert_title, format_digest, format_resolved
-from slack_alerts.lifecycle import plan
+from flows.delivery import intake_and_route, prefect_pipeline
+from flows.routing import WebhookRef
+from flows.tasks import RETRY_OPTIONS, TransientDeliveryError
+from slack_alerts.client import result_for
 from slack_alerts.models import Alert
-from slack_alerts.text import redact_phi
+from slack_alerts.outbox import OutboxRecord
+from slack_alerts.pipeline import AlertOutcome, AlertStatus, outcome_of
+from slack_alerts.routing import Router
 
 
-def _outcome(alert: Alert, status: str, error: str | None = None) -> AlertOutcome:
-    return AlertOutcome(
-        kind=alert.kind,
-        fingerprint=alert.fingerprint,
-        severity=alert.severity.value,
-        title=redact_phi(alert_title(alert)),
-        status=status,
-        error=error,
-    )
+class Dispatched(BaseModel):
+    """Every alert's outcome, resolved notices, and what went wrong with the destination."""
 
-
-class DigestOutcome(BaseModel):
-    alerts: list[AlertOutcome]
+    alerts: list[AlertOutcome] = Field(default_factory=list)
     resolved: int = 0
-
-
-@task(name="send_model_digest", **RETRY_OPTIONS)
-def send_model_digest(
-    model_id: str, alerts: list[Any], healthy: list[str], webhook: WebhookRef = None
-) -> DigestOutcome:
-    """One model's alerts of a flow run: dedup, one digest, resolved notices.
-
-    Runs under the model's lock with its state on the Prefect server; the
-    digest goes through the model's rate and in-flight limits and the
-    durable outbox. A failed send raises before the state is saved, so a
-    Prefect retry plans again from the same state (counts stay exact).
-    """
-    logger = get_run_logger()
-    worst = max(alerts, key=lambda a: a.severity.rank) if alerts else None
-    block = resolve_webhook(webhook, worst)
-    client = client_for(block)
-    repeat = timedelta(seconds=block.repeat_interval_seconds if block else 4 * 3600.0)
-    send_resolved = block.send_resolved if block else True
-    names = ensure_model_limits(model_id, limits_for(block))
-    outcomes: dict[str, AlertOutcome] = {}
-    with PrefectStateStore().transaction([model_id]) as session:
-        # Read the clock inside the lock: the previous holder's writes are older.
-        now = datetime.now(UTC)
-        decision = plan(
-            alerts, session.load([a.fingerprint for a in alerts] + healthy), now, repeat, healthy
-        )
-        states = dict(decision.states)
-        for alert in decision.deduplicated:
-            outcomes.setdefault(alert.fingerprint, _outcome(alert, "deduplicated"))
-            emit_alert_event("suppressed", alert)
-        if decision.to_send:
-            to_send = decision.to_send
-            allowed = any(a.severity is SeverityLevel.CRITICAL for a in to_send)
-            if not allowed:
-                try:
-                    rate_limit(names.rate, timeout_seconds=wait_budget(block), strict=True)
-                    allowed = True
-                except TimeoutError:
-                    ledger.add(model_id, now, count=len(to_send))
-            if not allowed:
-                for alert in to_send:
-                    outcomes[alert.fingerprint] = _outcome(alert, DeliveryStatus.RATE_LIMITED.value)
-                    emit_alert_event("suppressed", alert)
-            else:
-                with concurrency(
-                    names.inflight, timeout_seconds=INFLIGHT_WAIT_SECONDS, strict=True
-                ):
-                    suppressed = ledger.take(model_id)
-                    lead = max(to_send, key=lambda a: a.severity.rank)
-                    meta = {
-                        "fingerprint": lead.fingerprint,
-                        "kind": lead.kind,
-                        "severity": lead.severity.value,
-                        "model_id": model_id,
-                    }
-                    payload = format_digest(to_send, client.options, suppressed=suppressed)
-                    result = client.post_payload(payload, meta, lead.timestamp)
-                    if not result.ok:
-                        if suppressed is not None:
-                            ledger.restore(model_id, suppressed)
-                        for alert in to_send:
-                            emit_alert_event("failed", alert, result)
-                        logger.error(
-                            "Digest for model %s (%d alerts) not delivered: %s; kept at %s",
-                            model_id,
-                            len(to_send),
-                            result.error,
-                            result.location,
-                        )
-                        if result.permanent:
-                            raise PermanentDeliveryError(result)
-                        raise TransientDeliveryError(result)
-                for alert in to_send:
-                    outcomes[alert.fingerprint] = _outcome(alert, DeliveryStatus.SENT.value)
-                    states[alert.fingerprint] = replace(states[alert.fingerprint], last_sent=now)
-                    emit_alert_event("sent", alert, result)
-        if decision.resolved and send_resolved:
-            notice = format_resolved(decision.resolved, client.options)
-            meta = {
-                "kind": "resolved",
-                "severity": "info",
-                "model_id": model_id,
-                "fingerprint": "resolved",
-            }
-            client.post_payload(notice, meta, now)  # a failure stays in the durable outbox
-        session.save(states.values())
-    logger.info(
-        "Model %s: %d sent in one message, %d deduplicated, %d resolved",
-        model_id,
-        sum(o.status == "sent" for o in outcomes.values()),
-        sum(o.status == "deduplicated" for o in outcomes.values()),
-        len(decision.resolved),
+    notes: list[str] = Field(default_factory=list)
+    problem: str | None = Field(
+        default=None, description="Why no alert could be attempted (e.g. no such block)"
     )
-    ordered = [outcomes[a.fingerprint] for a in dict((a.fingerprint, a) for a in alerts).values()]
-    return DigestOutcome(alerts=ordered, resolved=len(decision.resolved))
+
+
+class ModelDeliveryFailed(TransientDeliveryError):
+    """Some of a model's messages failed transiently; Prefect retries the model."""
+
+
+@task(name="notify_model", **RETRY_OPTIONS)
+def notify_model(
+    model_id: str,
+    alerts: list[Any],
+    healthy: list[str],
+    router: Any,
+    route: dict[str, str],
+    record: OutboxRecord | None,
+) -> Dispatched:
+    """One model's alerts of a flow run through the pipeline (dedup, one digest, resolved).
+
+    Raises ``ModelDeliveryFailed`` when a message failed transiently, so
+    Prefect retries: the retry plans again from the saved state, and what was
+    sent meanwhile is deduplicated, not re-sent.
+    """
+    pipeline = prefect_pipeline(route, router=router)
+    outcome = pipeline.process(
+        alerts,
+        {model_id: healthy},
+        records={model_id: record} if record is not None else {},
+        models=[model_id],
+    )
+    failed = next((o for o in outcome.alerts if o.status is AlertStatus.FAILED_TRANSIENT), None)
+    if failed is not None:
+        alert = next(a for a in alerts if a.fingerprint == failed.fingerprint)
+        raise ModelDeliveryFailed(result_for(alert, outcome, failed.receiver))
+    return Dispatched(alerts=outcome.alerts, resolved=outcome.resolved, notes=outcome.notes)
 
 
 def send_alerts(
     alerts: Sequence[Alert], webhook: WebhookRef, healthy: dict[str, list[str]] | None = None
-) -> tuple[list[AlertOutcome], int]:
-    """Send a flow run's alerts: one digest task per model, submitted together.
+) -> Dispatched:
+    """Send a flow run's alerts; ``healthy`` maps model ids to fingerprints found fine.
 
-    ``healthy`` maps model ids to fingerprints checked and found fine this
-    run, for resolved notices. Returns each alert's outcome and how many
-    alerts resolved. A delivery failure is recorded, never raised.
+    Never raises on delivery: failures are in the outcomes (and the alerts in
+    the outbox). A destination that cannot be resolved is in ``problem``.
     """
+    batch = list(alerts)
+    healthy = healthy or {}
+    resolution = intake_and_route(batch, webhook)
+    if resolution.problem is not None:
+        kept = resolution.pipeline.keep(
+            batch,
+            resolution.records,
+            error=resolution.error or "configuration",
+            detail=resolution.problem,
+        )
+        return Dispatched(alerts=kept.alerts, notes=kept.notes, problem=resolution.problem)
+    router: Router = resolution.pipeline.router
     by_model: dict[str, list[Alert]] = defaultdict(list)
-    for alert in alerts:
+    for alert in batch:
         by_model[alert.model_id].append(alert)
-    models = sorted(set(by_model) | set(healthy or {}))
+    models = sorted(set(by_model) | {m for m, fps in healthy.items() if fps})
+    route = resolution.pipeline.route
     futures = [
-        send_model_digest.submit(m, by_model.get(m, []), (healthy or {}).get(m, []), webhook)
-        for m in models
+        notify_model.submit(
+            model,
+            by_model.get(model, []),
+            healthy.get(model, []),
+            router,
+            route,
+            resolution.records.get(model),
+        )
+        for model in models
     ]
-    outcomes: list[AlertOutcome] = []
-    resolved = 0
+    result = Dispatched()
     for model, future in zip(models, futures, strict=True):
         future.wait()
         state = future.state
         if state.is_completed():
-            digest = state.result()
-            outcomes += digest.alerts
-            resolved += digest.resolved
+            done: Dispatched = state.result()
+            result.alerts += done.alerts
+            result.resolved += done.resolved
+            result.notes += done.notes
             continue
         failure = state.result(raise_on_failure=False)
-        status, error = (
-            (failure.result.status.value, failure.result.error)
-            if isinstance(failure, DeliveryError)
-            else (DeliveryStatus.FAILED_TRANSIENT.value, type(failure).__name__)
+        delivery = failure.result if isinstance(failure, TransientDeliveryError) else None
+        result.alerts += [
+            outcome_of(
+                alert,
+                AlertStatus.FAILED_TRANSIENT,
+                error=delivery.error if delivery else type(failure).__name__,
+                detail=delivery.detail if delivery else "",
+                location=delivery.location if delivery else None,
+            )
+            for alert in {a.fingerprint: a for a in by_model.get(model, [])}.values()
+        ]
+    return result
+
+
+class AlertsNotDelivered(RuntimeError):
+    """Raised at the end of a monitoring run whose alerts could not be attempted.
+
+    The alerts are in the durable outbox; the message says why and what to do.
+    The run fails visibly instead of reporting a success nobody was told about.
+    """
+
+
+def fail_if_undelivered(problem: str | None) -> None:
+    if problem:
+        raise AlertsNotDelivered(
+            f"alerts kept in the outbox, not delivered: {problem}. "
+            "Fix it, then run `slack-alerts replay`."
         )
-        seen = dict((a.fingerprint, a) for a in by_model.get(model, []))
-        outcomes += [_outcome(a, status, error) for a in seen.values()]
-    return outcomes, resolved

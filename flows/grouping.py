@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from flows.dispatch import send_alerts
-from flows.reports import AlertOutcome
 from flows.routing import WebhookRef
 from slack_alerts.models import Alert
+from slack_alerts.pipeline import AlertOutcome
 
 DEFAULT_GROUP_WAIT_SECONDS = 30.0
 
@@ -35,6 +35,7 @@ class AlertGroup:
     webhook: WebhookRef = None
     group_wait_seconds: float = DEFAULT_GROUP_WAIT_SECONDS
     outcomes: list[AlertOutcome] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     _buffer: dict[str, list[Alert]] = field(default_factory=dict)
     _opened: dict[str, float] = field(default_factory=dict)
 
@@ -55,8 +56,10 @@ class AlertGroup:
         for model in chosen:
             self._opened.pop(model, None)
         if batch:
-            outcomes, _ = send_alerts(batch, self.webhook)
-            self.outcomes += outcomes
+            sent = send_alerts(batch, self.webhook)
+            self.outcomes += sent.alerts
+            if sent.problem:
+                self.problems.append(sent.problem)
 
 
 @contextmanager

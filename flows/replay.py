@@ -1,84 +1,102 @@
-"""Replay the durable outbox: deliver what outages and crashes left behind.
+"""Replay the durable outbox: deliver what outages, crashes and bad configuration kept.
 
-Oldest first, through the same per-model rate limits as live alerts, and
-never twice: an entry is removed only after Slack accepted it. The first
-entry that still cannot be delivered stops the replay, so the order holds
-and a Slack that is still down is not hammered; the rest waits for the next
-replay.
+Oldest first, each record to the destination it was meant for (its block,
+``$SLACK_WEBHOOK_URL``), or to ``webhook`` when given, through the whole
+pipeline: dedup (an alert a later run already sent is not sent again),
+limits, dead letters. A refused message moves to the dead letters and
+replay goes on; a destination that still fails keeps its records for the
+next replay without blocking the others.
+
+Replay never delivers into the local preview: a record with no real
+destination (the preview, or a webhook URL given inline, which the outbox
+does not store) needs ``webhook``.
 """
 
 from __future__ import annotations
 
+import os
+from collections import defaultdict
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.concurrency.sync import rate_limit
-from pydantic import BaseModel
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, Field
 
-from flows.limits import ensure_model_limits
-from flows.routing import WebhookRef, client_for, limits_for, resolve_webhook, wait_budget
-from flows.tasks import (
-    RETRY_OPTIONS,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-)
-from slack_alerts import DeliveryResult, DeliveryStatus, DurableOutbox
-from slack_alerts.outbox import OutboxEntry
+from flows.backend.controlplane import ControlPlaneUnavailable
+from flows.delivery import CONTROL, prefect_pipeline
+from flows.routing import WebhookNotFound, WebhookRef, resolve_router
+from slack_alerts.client import WEBHOOK_ENV
+from slack_alerts.outbox import DurableOutbox, OutboxRecord
+from slack_alerts.pipeline import AlertStatus
 
 
 class ReplayReport(BaseModel):
-    delivered: int
-    remaining: int
-    stopped_by: str | None = None
-
-
-@task(name="replay_message", **RETRY_OPTIONS)
-def replay_entry(entry: OutboxEntry, webhook: WebhookRef = None) -> DeliveryResult:
-    meta = entry.meta
-    block = resolve_webhook(
-        webhook, kind=str(meta.get("kind", "")), severity=str(meta.get("severity", "info"))
+    delivered: int = Field(0, description="Alerts (and notices) delivered now")
+    deduplicated: int = Field(0, description="Already sent by a later run: not sent again")
+    dead: int = Field(0, description="Refused by Slack: moved to the dead letters")
+    remaining: int = Field(0, description="Records still pending in the outbox")
+    skipped: list[str] = Field(
+        default_factory=list, description="Why some records were not attempted"
     )
-    client = client_for(block)
-    # model_id in an entry is the log-safe form of the id (redacted, at most 120 characters);
-    # for ordinary ids it is the id itself, so replays share the model's live limits.
-    names = ensure_model_limits(str(meta.get("model_id") or "unknown"), limits_for(block))
-    if meta.get("severity") != "critical":
+    stopped_by: str | None = Field(None, description="The first error that kept records")
+
+
+def replay_records(records: list[OutboxRecord], webhook: WebhookRef = None) -> ReplayReport:
+    report = ReplayReport()
+    groups: dict[tuple[tuple[str, str], ...], list[OutboxRecord]] = defaultdict(list)
+    for record in records:
+        groups[tuple(sorted(record.route.items()))].append(record)
+    for key, batch in groups.items():
+        route = dict(key)
+        ref: WebhookRef
+        if webhook is not None:
+            ref = webhook
+        elif "block" in route:
+            ref = route["block"]
+        elif "env" in route and os.environ.get(WEBHOOK_ENV):
+            ref = None  # resolves to $SLACK_WEBHOOK_URL
+        else:
+            report.skipped.append(
+                f"{len(batch)} record(s) have no real destination to replay to "
+                f"({', '.join(f'{k}' for k in route) or 'unknown'}); pass --webhook BLOCK"
+            )
+            continue
         try:
-            rate_limit(names.rate, timeout_seconds=wait_budget(block), strict=True)
-        except TimeoutError:
-            raise TransientDeliveryError(
-                DeliveryResult(
-                    status=DeliveryStatus.RATE_LIMITED,
-                    error="rate_limited",
-                    fingerprint=meta.get("fingerprint"),
-                    destination=client.transport.destination,
-                )
-            ) from None
-    result = client.transport.post(entry.payload, meta)
-    if result.ok:
-        entry.path.unlink(missing_ok=True)  # delivered: only now is it removed
-        return result
-    if result.permanent:
-        raise PermanentDeliveryError(result)
-    raise TransientDeliveryError(result)
+            router = resolve_router(ref, CONTROL)
+        except (WebhookNotFound, ValueError, ControlPlaneUnavailable) as exc:
+            report.skipped.append(f"{len(batch)} record(s): {exc}")
+            continue
+        outcome = prefect_pipeline(route, router=router).replay(batch)
+        report.delivered += outcome.count(AlertStatus.SENT) + outcome.resolved
+        report.deduplicated += outcome.count(AlertStatus.DEDUPLICATED)
+        report.dead += outcome.count(AlertStatus.FAILED_PERMANENT)
+        kept = [
+            o
+            for o in outcome.alerts
+            if o.status in (AlertStatus.FAILED_TRANSIENT, AlertStatus.KEPT)
+        ]
+        if kept and report.stopped_by is None:
+            report.stopped_by = kept[0].error
+    return report
 
 
 @flow(name="replay-outbox")
-def replay_outbox(webhook: WebhookRef = None, outbox_dir: str | None = None) -> ReplayReport:
-    """Deliver the durable outbox (``$SLACK_ALERTS_UNDELIVERED`` unless ``outbox_dir``)."""
+def replay_outbox(
+    webhook: WebhookRef = None, outbox_dir: str | None = None, dead: bool = False
+) -> ReplayReport:
+    """Deliver the durable outbox (``$SLACK_ALERTS_UNDELIVERED`` unless ``outbox_dir``).
+
+    ``dead=True`` first moves the dead letters back (after you fixed what
+    Slack refused), then replays everything.
+    """
     logger = get_run_logger()
     outbox = DurableOutbox(Path(outbox_dir) if outbox_dir else None)
+    if dead:
+        for record in outbox.dead_letters():
+            outbox.revive(record)
     pending = outbox.pending()
-    logger.info("%d undelivered message(s) in %s", len(pending), outbox.directory)
-    delivered, stopped_by = 0, None
-    for entry in pending:
-        state = replay_entry(entry, webhook, return_state=True)
-        if not state.is_completed():
-            failure = state.result(raise_on_failure=False)
-            stopped_by = (
-                getattr(getattr(failure, "result", None), "error", None) or type(failure).__name__
-            )
-            logger.warning("Replay stopped at %s: %s", entry.path.name, stopped_by)
-            break
-        delivered += 1
-    return ReplayReport(delivered=delivered, remaining=len(outbox.pending()), stopped_by=stopped_by)
+    logger.info("%d undelivered record(s) in %s", len(pending), outbox.directory)
+    report = replay_records(pending, webhook)
+    report.remaining = len(outbox.pending())
+    for reason in report.skipped:
+        logger.warning("Not replayed: %s", reason)
+    return report

@@ -6,16 +6,7 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
-
-class AlertOutcome(BaseModel):
-    """What happened to one alert a flow raised."""
-
-    kind: str
-    fingerprint: str
-    severity: str
-    title: str
-    status: str
-    error: str | None = None
+from slack_alerts.pipeline import AlertOutcome, AlertStatus
 
 
 class MonitoringReport(BaseModel):
@@ -28,6 +19,12 @@ class MonitoringReport(BaseModel):
         default_factory=list, description="Checked and fine this run (for resolved notices)"
     )
     resolved: int = Field(default=0, description="Previously firing alerts found healthy")
+    notes: list[str] = Field(
+        default_factory=list, description="What the pipeline noticed (fail-open, clock skew)"
+    )
+    problem: str | None = Field(
+        default=None, description="Why the alerts could not be attempted (kept for replay)"
+    )
 
     def count(self, status: str) -> int:
         return sum(1 for a in self.alerts if a.status == status)
@@ -38,15 +35,20 @@ class MonitoringReport(BaseModel):
 
 
 def outcome_lines(report: MonitoringReport) -> list[str]:
-    sent = report.count("sent")
-    limited = report.count("rate_limited")
-    duplicates = report.count("deduplicated")
-    failed = len(report.alerts) - sent - limited - duplicates
+    sent = report.count(AlertStatus.SENT)
+    limited = report.count(AlertStatus.RATE_LIMITED)
+    duplicates = report.count(AlertStatus.DEDUPLICATED)
+    dead = report.count(AlertStatus.FAILED_PERMANENT)
+    kept = len(report.alerts) - sent - limited - duplicates - dead
     resolved = f" {report.resolved} previously firing alert(s) resolved." if report.resolved else ""
     severities = ", ".join(f"{n} {s}" for s, n in sorted(report.by_severity.items())) or "none"
-    return [
+    lines = [
         f"**Alerts:** {len(report.alerts)} ({severities}); {sent} sent, "
         f"{duplicates} deduplicated (already firing, counted), "
-        f"{limited} held by the rate limit (counted in the next message), {failed} failed."
-        + resolved,
+        f"{limited} held by the rate limit (counted in the next message), "
+        f"{kept} kept in the outbox for replay, {dead} refused by Slack (dead letters)." + resolved,
     ]
+    if report.problem:
+        lines.append(f"**Not delivered:** {report.problem}")
+    lines += [f"- Note: {note}" for note in report.notes]
+    return lines

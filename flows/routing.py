@@ -1,8 +1,18 @@
-"""From a task's ``webhook`` argument to a webhook block, a client and limits.
+"""From a task's ``webhook`` argument to the pipeline's router and outbox route.
 
-``webhook`` may be a saved block's name, a ``SlackAlertsWebhook``, a
-``SlackAlertsRouter`` or None. None means ``$SLACK_WEBHOOK_URL`` when set, and
-otherwise the local preview outbox, so flows run anywhere without Slack.
+``webhook`` may be:
+
+- the name of a saved Slack Alerts Webhook or Router block;
+- a webhook URL (``https://hooks.slack.com/services/…``): used as a webhook,
+  never looked up as a name, never echoed;
+- a ``SlackAlertsWebhook`` or ``SlackAlertsRouter`` object;
+- None: ``$SLACK_WEBHOOK_URL`` when set, otherwise the local preview outbox,
+  so flows run anywhere without Slack.
+
+Blocks are loaded every time they are resolved (once per flow run for the
+monitoring flows), never cached by name: an edited block, say a rotated
+webhook URL, takes effect on the next send in every long-running worker.
+Only the HTTP connection pools are kept, keyed by the URL itself.
 """
 
 from __future__ import annotations
@@ -10,137 +20,225 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
-from typing import cast
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any, cast
 
 from prefect.blocks.core import Block
+from prefect.exceptions import ObjectNotFound
 
 from blocks import SlackAlertsRouter, SlackAlertsWebhook
-from flows.limits import ModelLimits
-from slack_alerts import DurableOutbox, RetryPolicy, SlackAlertClient
+from flows.backend.controlplane import ControlPlane, ControlPlaneUnavailable
+from slack_alerts import RetryPolicy
 from slack_alerts.client import WEBHOOK_ENV
-from slack_alerts.models import Alert
-from slack_alerts.outbox import default_undelivered_dir
+from slack_alerts.formatting import FormatOptions, normalize_mention
+from slack_alerts.notify.base import Notifier
+from slack_alerts.notify.preview import PreviewSink, default_outbox_dir
+from slack_alerts.notify.webhook import WebhookSender
+from slack_alerts.routing import (
+    KindRouter,
+    Receiver,
+    ReceiverSettings,
+    Route,
+    Router,
+    StaticRouter,
+    receiver_key,
+)
+from slack_alerts.text import looks_like_secret
 
 WebhookRef = str | SlackAlertsWebhook | SlackAlertsRouter | None
 
 # Prefect owns transient retries inside tasks; the client only waits out
 # 429s, so 3 task retries never multiply into a dozen HTTP requests.
 TASK_RETRY_POLICY = RetryPolicy.rate_limit_only(max_retry_after_seconds=30, waits=2)
-PREVIEW_LIMITS = ModelLimits()
-
-_BLOCK_TTL_SECONDS = 30.0
-_blocks: dict[str, tuple[float, SlackAlertsWebhook | SlackAlertsRouter]] = {}
-_clients: dict[str, SlackAlertClient] = {}
-_lock = threading.Lock()
+# The local preview waits longer for a rate slot: it runs on the SQLite-backed
+# embedded API, where a slot request can stall ~2 s behind Prefect's own writers.
+PREVIEW_SETTINGS = ReceiverSettings(rate_limit_wait_seconds=30.0)
+_SENDERS_KEPT = 64
 
 
 class WebhookNotFound(LookupError):
     """No saved block has that name; the message says how to create one."""
 
 
-def load_webhook(name: str) -> SlackAlertsWebhook | SlackAlertsRouter:
-    """Load a saved webhook or router block by name (cached for 30 s)."""
-    now = time.monotonic()
-    with _lock:
-        cached = _blocks.get(name)
-        if cached and now - cached[0] < _BLOCK_TTL_SECONDS:
-            return cached[1]
-    candidates: list[type[SlackAlertsWebhook] | type[SlackAlertsRouter]] = [
-        SlackAlertsWebhook,
-        SlackAlertsRouter,
-    ]
-    block: SlackAlertsWebhook | SlackAlertsRouter | None = None
-    if "/" in name:  # "slack-alerts-router/prod"
-        loaded = cast(Block, Block.load(name, _sync=True))  # type: ignore[call-arg]
-        if isinstance(loaded, SlackAlertsWebhook | SlackAlertsRouter):
-            block = loaded
-    else:
-        for kind in candidates:
+def is_url(ref: str) -> bool:
+    return ref.strip().lower().startswith(("http://", "https://"))
+
+
+def route_for(ref: WebhookRef) -> dict[str, str]:
+    """How the outbox finds ``ref`` again on replay, known without any API call.
+
+    Never a secret: a URL given inline is only named by a hash (replaying it
+    needs ``--webhook``).
+    """
+    if ref is None:
+        if os.environ.get(WEBHOOK_ENV):
+            return {"env": WEBHOOK_ENV}
+        return {"preview": str(default_outbox_dir())}
+    if isinstance(ref, str):
+        if is_url(ref) or looks_like_secret(ref):
+            return {"inline": receiver_key("webhook", ref.strip())}
+        return {"block": ref}
+    name = getattr(ref, "_block_document_name", None)
+    if name and not getattr(ref, "_is_anonymous", False):
+        return {"block": str(name)}
+    if isinstance(ref, SlackAlertsWebhook):
+        return {"inline": receiver_key("webhook", ref.webhook_url.get_secret_value())}
+    return {"inline": "router"}
+
+
+def load_webhook(name: str, control: ControlPlane) -> SlackAlertsWebhook | SlackAlertsRouter:
+    """Load a saved webhook or router block by name (no cache, bounded in time).
+
+    Raises ``WebhookNotFound`` when no such block exists, ``ControlPlaneUnavailable``
+    when the Prefect API cannot be reached. Neither message repeats ``name``
+    unless it is a plain block name.
+    """
+
+    def load(_: Any) -> SlackAlertsWebhook | SlackAlertsRouter | None:
+        if "/" in name:  # "slack-alerts-router/prod"
+            loaded = cast(Block, Block.load(name, _sync=True))  # type: ignore[call-arg]
+            return loaded if isinstance(loaded, SlackAlertsWebhook | SlackAlertsRouter) else None
+        for kind in (SlackAlertsWebhook, SlackAlertsRouter):
             try:
-                block = cast(
+                return cast(
                     SlackAlertsWebhook | SlackAlertsRouter,
                     kind.load(name, _sync=True),  # type: ignore[call-arg]
                 )
-                break
-            except ValueError:
+            except (ValueError, ObjectNotFound):
                 continue
+        return None
+
+    block = control.call(load, what="loading the webhook block")
     if block is None:
         raise WebhookNotFound(
             f"No Slack Alerts Webhook or Router block named {name!r}. Create one in the "
             "Prefect UI (Blocks > + > Slack Alerts Webhook) or in code: "
-            f"SlackAlertsWebhook(webhook_url=...).save({name!r})"
+            f"SlackAlertsWebhook(webhook_url=...).save({name!r}); or check PREFECT_API_URL "
+            "points at the server where you saved it"
         )
-    with _lock:
-        _blocks[name] = (now, block)
     return block
 
 
-def resolve_webhook(
-    ref: WebhookRef, alert: Alert | None = None, *, kind: str = "", severity: str = "info"
-) -> SlackAlertsWebhook | None:
-    """The webhook block an alert (or a stored message of ``kind``) goes to.
+_senders: OrderedDict[str, WebhookSender] = OrderedDict()
+_senders_lock = threading.Lock()
 
-    None means the local preview.
+
+def _sender(url: str, timeout_seconds: float) -> WebhookSender:
+    """One pooled sender per URL and timeout, per process (least recently used kept)."""
+    key = hashlib.sha256(f"{url}\x1f{timeout_seconds}".encode()).hexdigest()
+    with _senders_lock:
+        sender = _senders.get(key)
+        if sender is None:
+            sender = WebhookSender(
+                url, timeout_seconds=timeout_seconds, retry_policy=TASK_RETRY_POLICY
+            )
+            _senders[key] = sender
+        _senders.move_to_end(key)
+        while len(_senders) > _SENDERS_KEPT:
+            _senders.popitem(last=False)[1].close()
+        return sender
+
+
+def receiver_for(
+    block: SlackAlertsWebhook, *, key: str | None = None, name: str | None = None
+) -> Receiver:
+    """A pipeline receiver from a webhook block's current settings.
+
+    Its key is the block's name when it was saved under one (so state and
+    limits survive a rotated URL), else a hash of the URL.
     """
-    if isinstance(ref, str):
-        ref = load_webhook(ref)
-    if isinstance(ref, SlackAlertsRouter):
-        if alert is not None:
-            return ref.route(alert)
-        return ref.route_for(kind, severity) if kind else ref.default
-    if isinstance(ref, SlackAlertsWebhook):
-        return ref
-    url = os.environ.get(WEBHOOK_ENV)
-    return SlackAlertsWebhook(webhook_url=url) if url else None
-
-
-def _settings_key(block: SlackAlertsWebhook | None) -> str:
-    if block is None:
-        return "preview:" + os.environ.get("SLACK_ALERTS_OUTBOX", "")
-    data = block.model_dump(mode="json", exclude={"webhook_url"})
-    material = block.webhook_url.get_secret_value() + repr(sorted(data.items()))
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
-
-
-def client_for(block: SlackAlertsWebhook | None) -> SlackAlertClient:
-    """One pooled client per webhook settings, per process."""
-    key = _settings_key(block) + ":" + str(default_undelivered_dir())
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            if block is None:
-                client = SlackAlertClient(webhook_url="", retry_policy=TASK_RETRY_POLICY)
-            else:
-                client = block.get_client(
-                    retry_policy=TASK_RETRY_POLICY, durable_outbox=DurableOutbox()
-                )
-            _clients[key] = client
-        return client
-
-
-def limits_for(block: SlackAlertsWebhook | None) -> ModelLimits:
-    if block is None:
-        return PREVIEW_LIMITS
-    return ModelLimits(
-        rate_limit_per_minute=block.rate_limit_per_minute,
-        burst=block.effective_burst,
-        max_concurrent=block.max_concurrent_per_model,
+    url = block.webhook_url.get_secret_value()
+    document = getattr(block, "_block_document_name", None)
+    anonymous = getattr(block, "_is_anonymous", False)
+    label = name or (str(document) if document and not anonymous else None)
+    if key is not None:
+        pass
+    elif label:
+        key = f"block:{label}"
+    elif getattr(block, "_block_document_id", None):
+        key = f"block:{block._block_document_id}"
+    else:
+        key = receiver_key("webhook", url)
+    notifier: Notifier = _sender(url, block.timeout_seconds)
+    return Receiver(
+        key=key,
+        name=label or notifier.destination,
+        notifier=notifier,
+        options=FormatOptions(
+            channel=block.channel,
+            username=block.username,
+            icon_emoji=block.icon_emoji,
+            mention_on_critical=normalize_mention(block.mention_on_critical),
+            redact_pii=block.redact_pii,
+            dashboard_url_template=block.dashboard_url_template,
+            runbook_url_template=block.runbook_url_template,
+        ),
+        settings=ReceiverSettings(
+            rate_limit_per_minute=block.rate_limit_per_minute,
+            burst=block.burst,
+            rate_limit_wait_seconds=block.rate_limit_wait_seconds,
+            repeat_interval=timedelta(seconds=block.repeat_interval_seconds),
+            send_resolved=block.send_resolved,
+        ),
     )
 
 
-# The local preview waits longer: it runs on the SQLite-backed ephemeral
-# API, where a slot request can stall ~2 s behind Prefect's own writers.
-PREVIEW_WAIT_SECONDS = 30.0
+def preview_receiver() -> Receiver:
+    sink = PreviewSink()
+    return Receiver(
+        key=receiver_key("preview", str(sink.directory.resolve())),
+        name="local preview",
+        notifier=sink,
+        settings=PREVIEW_SETTINGS,
+    )
 
 
-def wait_budget(block: SlackAlertsWebhook | None) -> float:
-    return PREVIEW_WAIT_SECONDS if block is None else block.rate_limit_wait_seconds
+def resolve_router(ref: WebhookRef, control: ControlPlane) -> Router:
+    """The router for ``ref`` (see the module docstring).
+
+    Raises ``WebhookNotFound`` for a name no block has, ``ValueError`` for a
+    malformed URL (without repeating it), ``ControlPlaneUnavailable`` when
+    the API cannot be reached.
+    """
+    if isinstance(ref, str):
+        if is_url(ref) or looks_like_secret(ref):
+            try:
+                block = SlackAlertsWebhook(webhook_url=ref.strip())
+            except ValueError:
+                raise ValueError(
+                    "webhook looks like a URL but is not a valid http(s) webhook URL; copy it "
+                    "again from Slack's Incoming Webhooks page"
+                ) from None
+            return StaticRouter(receiver_for(block))
+        ref = load_webhook(ref, control)
+    if isinstance(ref, SlackAlertsRouter):
+        routes = {
+            kind: Route(receiver_for(route), route.min_severity)
+            for kind in ("drift", "compliance", "safety")
+            if (route := getattr(ref, kind)) is not None
+        }
+        return KindRouter(receiver_for(ref.default), routes)  # type: ignore[arg-type]
+    if isinstance(ref, SlackAlertsWebhook):
+        return StaticRouter(receiver_for(ref))
+    url = os.environ.get(WEBHOOK_ENV)
+    if url:
+        return StaticRouter(
+            receiver_for(
+                SlackAlertsWebhook(webhook_url=url),
+                key=f"env:{WEBHOOK_ENV}",
+                name=WEBHOOK_ENV,
+            )
+        )
+    return StaticRouter(preview_receiver())
 
 
-def clear_caches() -> None:
-    with _lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
-        _blocks.clear()
+__all__ = [
+    "ControlPlaneUnavailable",
+    "WebhookNotFound",
+    "WebhookRef",
+    "load_webhook",
+    "receiver_for",
+    "resolve_router",
+    "route_for",
+]

@@ -1,16 +1,21 @@
-"""Prefect tasks that send alerts: Prefect-native retries, server-side limits.
+"""Prefect tasks that send alerts: thin callers of the pipeline, with Prefect's retries.
 
 Each task takes ``(alert, webhook=None, skip_rate_limit=False)`` and returns
-the core's ``DeliveryResult``. Transient failures raise
-``TransientDeliveryError`` so Prefect retries them (and shows the retries in
-the UI); permanent Slack errors raise ``PermanentDeliveryError``, which the
-retry condition refuses to retry.
+the core's ``DeliveryResult``. Everything between (outbox first, limits and
+state on the Prefect server, formatting, posting) is ``flows.delivery.deliver``.
 
-Per-model limits live on the Prefect server (``flows.limits``): a rate
-limit with slot decay, bypassed by CRITICAL alerts, and an in-flight limit
-that nothing bypasses. An alert that gets no rate slot within its wait
-budget is not dropped: it is counted on the server (``flows.ledger``) and
-reported in that model's next message.
+- A transient failure raises ``TransientDeliveryError``: Prefect retries it
+  (2, 4, 8 s, shown in the UI), and the alert waits in the durable outbox.
+- A permanent Slack error raises ``PermanentDeliveryError``, not retried; the
+  message is in the dead letters with the reason.
+- A destination that cannot be resolved raises ``DeliveryConfigurationError``,
+  not retried; the alert is in the outbox for ``slack-alerts replay``.
+- Held back by the rate limit is not a failure: the task returns a
+  ``rate_limited`` result, and the model's next message carries the count.
+
+The tasks carry no tags: a tag makes Prefect's engine ask the API for a tag
+concurrency slot before the task body runs, a call that raises out of
+``return_state=True`` when the API is down.
 """
 
 from __future__ import annotations
@@ -18,33 +23,27 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.concurrency.sync import concurrency, rate_limit
 from prefect.context import TaskRunContext
 from prefect.tasks import Task, exponential_backoff
 
-from flows.events import emit_alert_event
-from flows.ledger import ServerSuppressionLedger
-from flows.limits import ensure_model_limits
-from flows.routing import WebhookRef, client_for, limits_for, resolve_webhook, wait_budget
+from flows.delivery import CONFIGURATION, deliver
+from flows.routing import WebhookRef
 from slack_alerts import (
     DeliveryResult,
     DeliveryStatus,
     DriftAlert,
     FAVESViolation,
     SafetyEvent,
-    SeverityLevel,
 )
+from slack_alerts.client import result_for
 from slack_alerts.models import Alert
 
 TASK_RETRIES = 3
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)  # 2 s, 4 s, 8 s
 RETRY_JITTER = 0.5
-INFLIGHT_WAIT_SECONDS = 60.0
 CACHE_PREFIX = "slack-alerts-send"
-
-ledger = ServerSuppressionLedger()
 
 
 class DeliveryError(Exception):
@@ -55,6 +54,7 @@ class DeliveryError(Exception):
         super().__init__(
             f"{result.status.value}: {result.error} after {result.attempts} attempt(s) "
             f"to {result.destination}"
+            + (f"; kept for replay at {result.location}" if result.location else "")
         )
 
     def __reduce__(self) -> tuple[type[DeliveryError], tuple[DeliveryResult]]:
@@ -68,6 +68,10 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Slack will refuse again (invalid payload, revoked webhook, archived channel)."""
+
+
+class DeliveryConfigurationError(DeliveryError):
+    """The destination could not be resolved (no such block, a malformed URL)."""
 
 
 def retry_unless_permanent(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -91,73 +95,24 @@ def alert_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     return f"{CACHE_PREFIX}:{alert.kind}:{alert.fingerprint}:{alert.timestamp.isoformat()}"
 
 
-def deliver(
-    alert: Alert, webhook: WebhookRef = None, skip_rate_limit: bool = False
-) -> DeliveryResult:
-    """The body of every send task. Raises DeliveryError on failure."""
-    logger = get_run_logger()
-    block = resolve_webhook(webhook, alert)
-    client = client_for(block)
-    names = ensure_model_limits(alert.model_id, limits_for(block))
-    bypass = skip_rate_limit or alert.severity is SeverityLevel.CRITICAL
-    if not bypass:
-        try:
-            rate_limit(names.rate, timeout_seconds=wait_budget(block), strict=True)
-        except TimeoutError:
-            ledger.add(alert.model_id, alert.timestamp)
-            logger.warning(
-                "Rate limit for model %s reached; %s alert %s counted for the next message",
-                names.rate.removeprefix("slack-alerts-rate-"),
-                alert.kind,
-                alert.fingerprint,
-            )
-            result = DeliveryResult(
-                status=DeliveryStatus.RATE_LIMITED,
-                fingerprint=alert.fingerprint,
-                destination=client.transport.destination,
-                detail="counted for the model's next message",
-            )
-            emit_alert_event("suppressed", alert, result)
-            return result
-    try:
-        with concurrency(names.inflight, timeout_seconds=INFLIGHT_WAIT_SECONDS, strict=True):
-            suppressed = ledger.take(alert.model_id)
-            result = client.deliver(alert, suppressed)
-            if not result.ok and suppressed is not None:
-                ledger.restore(alert.model_id, suppressed)
-    except TimeoutError:
-        result = DeliveryResult(
-            status=DeliveryStatus.FAILED_TRANSIENT,
-            error="inflight_limit_timeout",
-            fingerprint=alert.fingerprint,
-            destination=client.transport.destination,
-            detail=f"no in-flight slot for the model within {INFLIGHT_WAIT_SECONDS:.0f}s",
-        )
-    if result.ok:
-        logger.info(
-            "Sent %s %s alert %s to %s (%d attempt(s), %.3fs)",
-            alert.severity.value,
-            alert.kind,
-            alert.fingerprint,
-            result.destination,
-            result.attempts,
-            result.elapsed_seconds,
-        )
-        emit_alert_event("sent", alert, result)
-        return result
-    emit_alert_event("failed", alert, result)
-    logger.error(
-        "Could not send %s alert %s to %s: %s (%s); kept for replay at %s",
-        alert.kind,
-        alert.fingerprint,
-        result.destination,
-        result.status.value,
-        result.error,
-        result.location or "(no durable outbox)",
-    )
+def raise_for(result: DeliveryResult) -> None:
+    """Raise the ``DeliveryError`` that says how ``result`` failed (nothing when it did not)."""
+    if result.ok or result.status is DeliveryStatus.RATE_LIMITED:
+        return
+    if result.error == CONFIGURATION:
+        raise DeliveryConfigurationError(result)
     if result.permanent:
         raise PermanentDeliveryError(result)
     raise TransientDeliveryError(result)
+
+
+def send_one(alert: Alert, webhook: WebhookRef, skip_rate_limit: bool) -> DeliveryResult:
+    """The body of every send task. Raises ``DeliveryError`` on failure."""
+    outcome, _ = deliver([alert], webhook, dedup=False, bypass_rate_limit=skip_rate_limit)
+    where = next((o.receiver for o in outcome.alerts if o.receiver), "the outbox")
+    result = result_for(alert, outcome, destination=where)
+    raise_for(result)
+    return result
 
 
 # Every task that posts to Slack retries the same way.
@@ -166,7 +121,6 @@ RETRY_OPTIONS: dict[str, Any] = dict(
     retry_delay_seconds=RETRY_DELAYS,
     retry_jitter_factor=RETRY_JITTER,
     retry_condition_fn=retry_unless_permanent,
-    tags=["slack-alerts"],
 )
 _TASK_OPTIONS: dict[str, Any] = dict(
     **RETRY_OPTIONS,
@@ -181,25 +135,25 @@ def send_alert(
     alert: Alert, webhook: WebhookRef = None, skip_rate_limit: bool = False
 ) -> DeliveryResult:
     """Send any alert kind."""
-    return deliver(alert, webhook, skip_rate_limit)
+    return send_one(alert, webhook, skip_rate_limit)
 
 
 @task(name="send_drift_alert", **_TASK_OPTIONS)
 def send_drift_alert(
     alert: DriftAlert, webhook: WebhookRef = None, skip_rate_limit: bool = False
 ) -> DeliveryResult:
-    return deliver(alert, webhook, skip_rate_limit)
+    return send_one(alert, webhook, skip_rate_limit)
 
 
 @task(name="send_faves_violation", **_TASK_OPTIONS)
 def send_faves_violation(
     alert: FAVESViolation, webhook: WebhookRef = None, skip_rate_limit: bool = False
 ) -> DeliveryResult:
-    return deliver(alert, webhook, skip_rate_limit)
+    return send_one(alert, webhook, skip_rate_limit)
 
 
 @task(name="send_safety_event", **_TASK_OPTIONS)
 def send_safety_event(
     alert: SafetyEvent, webhook: WebhookRef = None, skip_rate_limit: bool = False
 ) -> DeliveryResult:
-    return deliver(alert, webhook, skip_rate_limit)
+    return send_one(alert, webhook, skip_rate_limit)

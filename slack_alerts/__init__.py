@@ -1,13 +1,15 @@
 """slack_alerts: ML-monitoring alerts to Slack, safe for any input.
 
-The orchestrator-agnostic core: alert models, Block Kit formatting, a
-webhook sender with pooled connections and retries, a per-model rate
-limiter, and secret/PHI hygiene. It never imports Prefect.
+The orchestrator-agnostic core: alert models, Block Kit formatting, the one
+delivery pipeline (route, group, dedup, gate, notify, record) with its
+notifiers, state stores, gate and durable outbox, and secret/PHI hygiene.
+It never imports Prefect, and importing it does not import numpy, pandas or
+scipy (the statistics live in ``slack_alerts.checks``).
 """
 
 from slack_alerts.client import SlackAlertClient
 from slack_alerts.config import ConfigError, KindRoute, SlackAlertsConfig
-from slack_alerts.delivery import DeliveryResult, DeliveryStatus, WebhookResponse
+from slack_alerts.delivery import DeliveryResult, DeliveryStatus, MessageMeta, WebhookResponse
 from slack_alerts.formatting import (
     BlockKitLimits,
     FormatOptions,
@@ -15,6 +17,7 @@ from slack_alerts.formatting import (
     format_alert,
     message_blocks,
 )
+from slack_alerts.gate import Admission, Gate, InProcessGate
 from slack_alerts.models import (
     Alert,
     AlertKind,
@@ -23,15 +26,22 @@ from slack_alerts.models import (
     SafetyEvent,
     SeverityLevel,
 )
-from slack_alerts.outbox import DurableOutbox
-from slack_alerts.rate_limit import RateLimiter, SuppressionLedger
+from slack_alerts.notify import Notifier, PreviewSink, WebhookSender, read_outbox
+from slack_alerts.outbox import DurableOutbox, OutboxRecord
+from slack_alerts.pipeline import AlertOutcome, AlertPipeline, AlertStatus, PipelineOutcome
+from slack_alerts.rate_limit import RateLimiter
 from slack_alerts.retry import RetryPolicy
-from slack_alerts.text import escape_mrkdwn, redact_phi, redact_url
-from slack_alerts.webhook import PreviewSink, WebhookSender, read_outbox
+from slack_alerts.routing import KindRouter, Receiver, ReceiverSettings, Router, StaticRouter
+from slack_alerts.state import MemoryStateStore, SqliteStateStore, StateStore
+from slack_alerts.text import escape_mrkdwn, redact_phi, redact_secrets, redact_url
 
 __all__ = [
+    "Admission",
     "Alert",
     "AlertKind",
+    "AlertOutcome",
+    "AlertPipeline",
+    "AlertStatus",
     "BlockKitLimits",
     "ConfigError",
     "DeliveryResult",
@@ -40,16 +50,29 @@ __all__ = [
     "DurableOutbox",
     "FAVESViolation",
     "FormatOptions",
+    "Gate",
+    "InProcessGate",
     "KindRoute",
+    "KindRouter",
+    "MemoryStateStore",
+    "MessageMeta",
+    "Notifier",
+    "OutboxRecord",
+    "PipelineOutcome",
     "PreviewSink",
     "RateLimiter",
+    "Receiver",
+    "ReceiverSettings",
     "RetryPolicy",
+    "Router",
     "SafetyEvent",
     "SeverityLevel",
     "SlackAlertClient",
     "SlackAlertsConfig",
+    "SqliteStateStore",
+    "StateStore",
+    "StaticRouter",
     "SuppressedSummary",
-    "SuppressionLedger",
     "WebhookResponse",
     "WebhookSender",
     "escape_mrkdwn",
@@ -57,6 +80,7 @@ __all__ = [
     "message_blocks",
     "read_outbox",
     "redact_phi",
+    "redact_secrets",
     "redact_url",
 ]
 __version__ = "0.1.0"

@@ -1,17 +1,14 @@
-"""``SlackAlertClient``: format, rate-limit and deliver alerts."""
+"""``SlackAlertClient``: the reference API, a thin caller of the one pipeline."""
 
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import replace
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from pydantic import BaseModel
 
-from slack_alerts.delivery import DeliveryResult, DeliveryStatus
+from slack_alerts.delivery import DeliveryResult, DeliveryStatus, MessageMeta
 from slack_alerts.formatting import (
     FormatOptions,
     SuppressedSummary,
@@ -19,20 +16,30 @@ from slack_alerts.formatting import (
     normalize_mention,
     plain_message,
 )
-from slack_alerts.logs import logger
+from slack_alerts.gate import InProcessGate
 from slack_alerts.models import Alert, DriftAlert, FAVESViolation, SafetyEvent, SeverityLevel
+from slack_alerts.notify.base import Notifier
+from slack_alerts.notify.preview import PreviewSink
+from slack_alerts.notify.webhook import WebhookSender
 from slack_alerts.outbox import DurableOutbox
-from slack_alerts.rate_limit import RateLimiter, SuppressionLedger
+from slack_alerts.pipeline import AlertPipeline, AlertStatus, PipelineOutcome
+from slack_alerts.rate_limit import RateLimiter
 from slack_alerts.retry import RetryPolicy
-from slack_alerts.text import redact_phi, single_line, truncate
-from slack_alerts.webhook import PreviewSink, Transport, WebhookSender
+from slack_alerts.routing import Receiver, ReceiverSettings, receiver_key
+from slack_alerts.state import MemoryStateStore
 
 WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
 
 
-def _log_id(text: str) -> str:
-    """Model ids are user text: keep PHI and control characters out of logs."""
-    return truncate(single_line(redact_phi(text)), 120)
+class SuppressedCounts:
+    """How many alerts per model wait, held back, for the client's next message."""
+
+    def __init__(self, store: MemoryStateStore, receiver: str) -> None:
+        self._store, self._receiver = store, receiver
+
+    def pending(self, model_id: str) -> int:
+        log = self._store.logs.get((self._receiver, model_id))
+        return log.suppressed.count if log is not None and log.suppressed else 0
 
 
 class SlackAlertClient:
@@ -42,7 +49,11 @@ class SlackAlertClient:
     the local preview outbox instead, so everything runs without Slack.
 
     ``send()`` returns a ``DeliveryResult``; the ``send_*`` methods of the
-    reference API return a bool and never raise on delivery problems.
+    reference API return a bool and never raise on delivery problems. Each
+    call goes through ``AlertPipeline`` with this client's destination, its
+    in-process rate limit (per ``model_id``; CRITICAL and ``skip_rate_limit``
+    bypass it) and, when given, its ``durable_outbox``. Held-back alerts are
+    counted into the model's next message.
     """
 
     def __init__(
@@ -64,8 +75,9 @@ class SlackAlertClient:
         outbox_dir: str | os.PathLike[str] | None = None,
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
-        transport: Transport | None = None,
+        transport: Notifier | None = None,
         durable_outbox: DurableOutbox | None = None,
+        name: str | None = None,
     ) -> None:
         if rate_limit_per_minute < 1:
             raise ValueError("rate_limit_per_minute must be >= 1")
@@ -91,18 +103,41 @@ class SlackAlertClient:
                 transport = WebhookSender(
                     url, timeout_seconds=timeout_seconds, retry_policy=self.retry_policy
                 )
+                key = receiver_key("webhook", url.strip())
             else:
                 transport = PreviewSink(outbox_dir)
-        self.transport: Transport = transport
+                key = receiver_key("preview", str(transport.directory.resolve()))
+        else:
+            key = receiver_key("notifier", transport.destination)
         self.rate_limiter = (
             rate_limiter if rate_limiter is not None else RateLimiter(rate_limit_per_minute, 60.0)
         )
-        self.suppressed = SuppressionLedger()
+        self.receiver = Receiver(
+            key=key,
+            name=name or transport.destination,
+            notifier=transport,
+            options=self.options,
+            settings=ReceiverSettings(rate_limit_per_minute=rate_limit_per_minute),
+        )
+        self.gate = InProcessGate(self.rate_limiter)
+        self.store = MemoryStateStore()
+        self.suppressed = SuppressedCounts(self.store, key)
         # Written before each post and removed after Slack accepts it, so
         # nothing is lost to an outage or a crash (``replay_undelivered``).
         self.durable_outbox = durable_outbox if not self.is_preview else None
+        self.pipeline = AlertPipeline(
+            self.receiver,
+            self.store,
+            gate=self.gate,
+            outbox=self.durable_outbox,
+            route={"client": key},
+        )
 
     # -- lifecycle -------------------------------------------------------
+    @property
+    def transport(self) -> Notifier:
+        return self.receiver.notifier
+
     def __repr__(self) -> str:
         return (
             f"SlackAlertClient(destination={self.transport.destination!r}, "
@@ -147,132 +182,21 @@ class SlackAlertClient:
         return format_alert(event, self.options, suppressed=suppressed)
 
     # -- sending ---------------------------------------------------------
-    def admit(self, alert: Alert, skip_rate_limit: bool = False) -> bool:
-        """Ask the per-model limiter; CRITICAL and skip_rate_limit always pass."""
-        if skip_rate_limit or alert.severity is SeverityLevel.CRITICAL:
-            return True
-        return self.rate_limiter.is_allowed(alert.model_id)
-
     def send(self, alert: Alert, skip_rate_limit: bool = False) -> DeliveryResult:
         """Rate-limit, format and deliver one alert. Never raises on delivery."""
-        if not self.admit(alert, skip_rate_limit):
-            pending = self.suppressed.add(alert.model_id, alert.timestamp)
-            retry_after = self.rate_limiter.get_retry_after(alert.model_id)
-            logger.warning(
-                "rate limit: suppressed %s alert %s for model %s (%d pending, next slot in %.0fs)",
-                alert.kind,
-                alert.fingerprint,
-                _log_id(alert.model_id),
-                pending.count,
-                retry_after,
-            )
-            return DeliveryResult(
-                status=DeliveryStatus.RATE_LIMITED,
-                fingerprint=alert.fingerprint,
-                retry_after_seconds=retry_after,
-                destination=self.transport.destination,
-                detail=f"{pending.count} alerts for this model are waiting for the next message",
-            )
-        suppressed = self.suppressed.take(alert.model_id)
-        result = self.deliver(alert, suppressed)
-        if not result.ok and suppressed is not None:
-            # Not delivered, so nobody has seen the count: put it back.
-            self.suppressed.restore(alert.model_id, suppressed)
-        return result
-
-    def deliver(self, alert: Alert, suppressed: SuppressedSummary | None = None) -> DeliveryResult:
-        """Format and post ``alert`` now, carrying a suppressed-count summary.
-
-        No rate limiting and no ledger here: callers that enforce limits and
-        keep counts elsewhere (the Prefect tasks) use this, and put the
-        summary back themselves when the result is not ``ok``.
-        """
-        payload = format_alert(alert, self.options, suppressed=suppressed)
-        meta = {
-            "fingerprint": alert.fingerprint,
-            "kind": alert.kind,
-            "severity": alert.severity.value,
-            "model_id": _log_id(alert.model_id),
-        }
-        result = self.post_payload(payload, meta, alert.timestamp)
-        self._log_result(alert, result)
-        return result
-
-    def post_payload(
-        self, payload: dict[str, Any], meta: dict[str, Any], occurred: datetime
-    ) -> DeliveryResult:
-        """Post a formatted message: durable outbox first, removed once Slack accepts.
-
-        Never raises: a failure inside delivery becomes a FAILED_TRANSIENT result.
-        """
-        started = time.monotonic()
-        outbox = self.durable_outbox
-        try:
-            entry = outbox.put(payload, meta, occurred) if outbox is not None else None
-            result = self.transport.post(payload, meta)
-            if outbox is not None and entry is not None:
-                if result.ok:
-                    outbox.remove(entry)
-                else:
-                    result = replace(result, location=str(entry))
-        except Exception as exc:  # a delivery problem must never crash the caller
-            result = DeliveryResult(
-                status=DeliveryStatus.FAILED_TRANSIENT,
-                attempts=1,
-                error="internal_error",
-                detail=f"{type(exc).__name__} while delivering",
-                elapsed_seconds=time.monotonic() - started,
-                fingerprint=meta.get("fingerprint"),
-                destination=self.transport.destination,
-            )
-        return result
+        outcome = self.pipeline.submit([alert], dedup=False, bypass_rate_limit=skip_rate_limit)
+        return result_for(alert, outcome, self.transport.destination)
 
     def replay_undelivered(self) -> list[DeliveryResult]:
-        """Post what the durable outbox holds, oldest first; stop at the first failure.
-
-        Stopping keeps the order and does not hammer a Slack that is still
-        down; what is left stays for the next replay.
-        """
-        if self.durable_outbox is None:
-            return []
-        results = []
-        for entry in self.durable_outbox.pending():
-            result = self.transport.post(entry.payload, entry.meta)
-            results.append(result)
-            if not result.ok:
-                break
-            self.durable_outbox.remove(entry.path)
-        return results
+        """Post what the durable outbox holds, oldest first (see ``AlertPipeline.replay``)."""
+        return self.pipeline.replay().messages
 
     def send_message(
         self, text: str, *, title: str | None = None, severity: SeverityLevel = SeverityLevel.INFO
     ) -> DeliveryResult:
         """Send free text (test messages, notifications), with the same hygiene."""
         payload = plain_message(text, severity, self.options, title=title)
-        return self.transport.post(payload, {"kind": "message", "severity": severity.value})
-
-    def _log_result(self, alert: Alert, result: DeliveryResult) -> None:
-        if result.ok:
-            logger.info(
-                "delivered %s alert %s for model %s to %s in %d attempt(s), %.3fs",
-                alert.kind,
-                alert.fingerprint,
-                _log_id(alert.model_id),
-                result.destination,
-                result.attempts,
-                result.elapsed_seconds,
-            )
-        else:
-            logger.error(
-                "could not deliver %s alert %s for model %s to %s: %s (%s) after %d attempt(s)",
-                alert.kind,
-                alert.fingerprint,
-                _log_id(alert.model_id),
-                result.destination,
-                result.status.value,
-                result.error,
-                result.attempts,
-            )
+        return self.transport.post(payload, MessageMeta(kind="message", severity=severity.value))
 
     @staticmethod
     def _coerce(alert: Any, model: type[BaseModel]) -> Any:
@@ -293,3 +217,28 @@ class SlackAlertClient:
     def _send_message(self, message: dict[str, Any]) -> bool:
         """Post a prebuilt payload (reference API; kept private as there)."""
         return self.transport.post(message).ok
+
+
+def result_for(alert: Alert, outcome: PipelineOutcome, destination: str) -> DeliveryResult:
+    """The ``DeliveryResult`` of the message that carried ``alert`` (or why none did)."""
+    result = outcome.results.get(alert.fingerprint)
+    found = next((o for o in outcome.alerts if o.fingerprint == alert.fingerprint), None)
+    if result is not None:
+        if found is not None and found.location and not result.location:
+            return DeliveryResult(**{**result.__dict__, "location": found.location})
+        return result
+    if found is not None and found.status is AlertStatus.DEDUPLICATED:
+        return DeliveryResult(
+            status=DeliveryStatus.SENT,
+            fingerprint=alert.fingerprint,
+            destination=destination,
+            detail="deduplicated: already sent in this batch",
+        )
+    return DeliveryResult(
+        status=DeliveryStatus.FAILED_TRANSIENT,
+        fingerprint=alert.fingerprint,
+        destination=destination,
+        error=(found.error if found else None) or "not_attempted",
+        detail=(found.detail if found else "") or "kept for replay",
+        location=found.location if found else None,
+    )

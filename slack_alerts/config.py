@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from slack_alerts.client import SlackAlertClient
 from slack_alerts.formatting import normalize_mention
 from slack_alerts.models import Alert, AlertKind
-from slack_alerts.webhook import validate_webhook_url
+from slack_alerts.notify.webhook import validate_webhook_url
 
 KINDS: tuple[AlertKind, ...] = ("drift", "compliance", "safety")
 

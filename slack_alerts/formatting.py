@@ -20,6 +20,7 @@ from slack_alerts.models import Alert, DriftAlert, FAVESViolation, SafetyEvent, 
 from slack_alerts.text import (
     escape_mrkdwn,
     redact_phi,
+    redact_secrets,
     safe_http_url,
     single_line,
     truncate,
@@ -106,6 +107,9 @@ class SuppressedSummary:
 
 def _user_text(value: object, limit: int, options: FormatOptions, *, one_line: bool = False) -> str:
     text = value if isinstance(value, str) else str(value)
+    # Secrets never go out, whatever redact_pii says: user text includes error
+    # messages that third parties wrote, and those echo URLs and tokens.
+    text = redact_secrets(text)
     if options.redact_pii:
         text = redact_phi(text)
     if one_line:

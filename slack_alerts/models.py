@@ -68,7 +68,18 @@ _EMOJI = {
 
 AlertKind = Literal["drift", "compliance", "safety"]
 
-NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# Identifiers name state, limits and files downstream, so they are bounded
+# here, where a bad value can still be named: a 5,000-character model id would
+# otherwise fail much later, after a message was already posted.
+MAX_ID_LENGTH = 256
+MAX_NAME_LENGTH = 512
+
+Identifier = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_LENGTH)
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH)
+]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -87,7 +98,7 @@ class _AlertBase(BaseModel):
     # when their values and timestamps differ.
     _identity_fields: ClassVar[tuple[str, ...]]
 
-    model_id: NonEmptyStr
+    model_id: Identifier
     severity: SeverityLevel = SeverityLevel.WARNING
     timestamp: datetime = Field(default_factory=_now)
 
@@ -110,12 +121,19 @@ class _AlertBase(BaseModel):
 
     @field_validator("timestamp", mode="after")
     @classmethod
-    def _aware_timestamp(cls, value: datetime) -> datetime:
+    def _utc_timestamp(cls, value: datetime) -> datetime:
         # A naive timestamp is taken as UTC, the only zone that means the same
-        # thing on every worker.
+        # thing on every worker. Every later step (file names, state, messages)
+        # works in UTC, so a time UTC cannot represent (0001-01-01T00:00+05:00)
+        # is refused here, by name, instead of overflowing inside a send.
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(
+                "timestamp must be representable in UTC (0001-01-01 to 9999-12-31 UTC)"
+            ) from None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -137,8 +155,8 @@ class DriftAlert(_AlertBase):
     kind: ClassVar[AlertKind] = "drift"
     _identity_fields: ClassVar[tuple[str, ...]] = ("metric",)
 
-    model_name: NonEmptyStr
-    metric: NonEmptyStr
+    model_name: Name
+    metric: Identifier
     current_value: FiniteFloat
     baseline_value: FiniteFloat
     threshold: FiniteFloat
@@ -171,8 +189,8 @@ class FAVESViolation(_AlertBase):
     kind: ClassVar[AlertKind] = "compliance"
     _identity_fields: ClassVar[tuple[str, ...]] = ("violation_type",)
 
-    model_name: NonEmptyStr
-    violation_type: NonEmptyStr
+    model_name: Name
+    violation_type: Identifier
     description: str = ""
     affected_groups: list[str] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
@@ -184,7 +202,7 @@ class SafetyEvent(_AlertBase):
     kind: ClassVar[AlertKind] = "safety"
     _identity_fields: ClassVar[tuple[str, ...]] = ("event_type", "incident_id")
 
-    event_type: NonEmptyStr
+    event_type: Identifier
     description: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -195,3 +213,39 @@ class SafetyEvent(_AlertBase):
 
 
 Alert = DriftAlert | FAVESViolation | SafetyEvent
+
+# Free text that may carry PHI; identifiers (model_id, metric, incident_id...)
+# are kept verbatim so that fingerprints and limits survive a round trip.
+_FREE_TEXT_FIELDS = ("model_name", "description", "affected_groups", "details")
+
+
+def alert_to_record(alert: Alert) -> dict[str, Any]:
+    """A JSON-ready copy of ``alert`` for local storage, its free text PHI-redacted.
+
+    ``alert_from_record`` rebuilds an alert with the same fingerprint.
+    """
+    from slack_alerts.text import redact_json
+
+    data = alert.model_dump(mode="json", exclude={"fingerprint"})
+    for name in _FREE_TEXT_FIELDS:
+        if name in data:
+            data[name] = redact_json(data[name])
+    if "metadata" in data:
+        data["metadata"] = {
+            key: value if key == "incident_id" else redact_json(value)
+            for key, value in data["metadata"].items()
+        }
+    return {"kind": alert.kind, **data}
+
+
+def alert_from_record(record: dict[str, Any]) -> Alert:
+    """The alert stored by ``alert_to_record``; raises ValueError for a bad record."""
+    data = dict(record)
+    kind = data.pop("kind", None)
+    if kind == "drift":
+        return DriftAlert.model_validate(data)
+    if kind == "compliance":
+        return FAVESViolation.model_validate(data)
+    if kind == "safety":
+        return SafetyEvent.model_validate(data)
+    raise ValueError(f"unknown alert kind {kind!r}")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slack_alerts.webhook import default_outbox_dir, read_outbox
+from slack_alerts.notify.preview import default_outbox_dir, read_outbox
 
 _BOLD = re.compile(r"\*([^*\n]{1,500})\*")
 _CODE = re.compile(r"`([^`\n]{1,500})`")

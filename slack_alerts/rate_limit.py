@@ -1,8 +1,7 @@
-"""In-process, per-key rate limiting and the ledger of what it held back.
+"""In-process, per-key rate limiting (the embedded gate's limiter).
 
-This is the core's limiter for direct use. Inside Prefect flows the limits
-are enforced by the Prefect server instead (see ``flows.limits``), so they
-hold across workers; both report suppressed alerts the same way.
+Inside Prefect flows the limits live on the Prefect server instead
+(``flows.backend.gate``), so they hold across workers.
 """
 
 from __future__ import annotations
@@ -11,9 +10,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from datetime import UTC, datetime
-
-from slack_alerts.formatting import SuppressedSummary
 
 
 class RateLimiter:
@@ -103,42 +99,3 @@ class RateLimiter:
                 self._hits.clear()
             else:
                 self._hits.pop(key, None)
-
-
-class SuppressionLedger:
-    """Counts alerts held back per model until the next message carries them."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, SuppressedSummary] = {}
-        self._lock = threading.Lock()
-
-    def add(self, key: str, when: datetime | None = None, count: int = 1) -> SuppressedSummary:
-        when = when or datetime.now(UTC)
-        with self._lock:
-            current = self._entries.get(key)
-            if current is None:
-                entry = SuppressedSummary(count=count, since=when)
-            else:
-                entry = SuppressedSummary(
-                    count=current.count + count, since=min(current.since, when)
-                )
-            self._entries[key] = entry
-            return entry
-
-    def take(self, key: str) -> SuppressedSummary | None:
-        """Remove and return the pending summary, to put in a message."""
-        with self._lock:
-            return self._entries.pop(key, None)
-
-    def restore(self, key: str, summary: SuppressedSummary) -> None:
-        """Put a summary back when the message carrying it was not delivered."""
-        self.add(key, summary.since, summary.count)
-
-    def pending(self, key: str) -> int:
-        with self._lock:
-            entry = self._entries.get(key)
-            return entry.count if entry else 0
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(e.count for e in self._entries.values())

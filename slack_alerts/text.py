@@ -17,6 +17,7 @@ from every position inside it.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 ELLIPSIS = "…"
@@ -34,8 +35,12 @@ _PHONE = re.compile(
     r"(?<![\d+])(?:\+?1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?!\d)"
     r"|(?<![\d+])\+1[ .\-]?\d{10}(?!\d)"
 )
+# The identifier must hold a digit: "mrn pattern(s)" is a sentence about
+# MRNs, not an MRN, and redacting words about PHI makes reports unreadable.
 _MRN = re.compile(
-    r"\b(MRN|medical record(?: number)?)([ \t]{0,3}[:#=]?[ \t]{0,3})[A-Z0-9\-]{4,20}\b", re.I
+    r"\b(MRN|medical record(?: number)?)([ \t]{0,3}[:#=]?[ \t]{0,3})"
+    r"(?=[A-Z\-]{0,19}\d)[A-Z0-9\-]{4,20}\b",
+    re.I,
 )
 
 PHI_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -107,6 +112,11 @@ def single_line(text: str) -> str:
 
 
 _SLACK_WEBHOOK_PATH = re.compile(r"/services/(T)[A-Za-z0-9_\-]*/(B)[A-Za-z0-9_\-]*/[A-Za-z0-9_\-]+")
+# Slack tokens: bot (xoxb), user (xoxp), app-level (xapp), legacy and refresh ones.
+_SLACK_TOKEN = re.compile(r"\b(xox[abposre]|xapp)-[A-Za-z0-9\-]{6,}")
+# The password of a URL's userinfo: postgresql://user:pw@host/db.
+_URL_PASSWORD = re.compile(r"(?<=[A-Za-z0-9+.\-]://)([^\s:/@]{0,256}):([^\s@/]{1,256})@")
+REDACTED = "***"
 
 
 def redact_url(url: str) -> str:
@@ -122,28 +132,62 @@ def redact_url(url: str) -> str:
         if parts.port:
             host = f"{host}:{parts.port}"
     except ValueError:
-        return "***"
+        return REDACTED
     scheme = parts.scheme or "?"
     if _SLACK_WEBHOOK_PATH.fullmatch(parts.path):
-        return f"{scheme}://{host}/services/T{ELLIPSIS}/B{ELLIPSIS}/***"
-    return f"{scheme}://{host}/***"
+        return f"{scheme}://{host}/services/T{ELLIPSIS}/B{ELLIPSIS}/{REDACTED}"
+    return f"{scheme}://{host}/{REDACTED}"
 
 
 def redact_secrets(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
-    """Remove webhook secrets from free text such as exception messages.
+    """Remove secrets from free text: exception messages, response bodies, logs.
 
-    ``secrets`` are full URLs or paths known to be secret; anything shaped
-    like a Slack webhook path is removed even when it is not listed.
+    ``secrets`` are full URLs, paths or tokens known to be secret; whatever
+    is *shaped* like one is removed even when it is not listed: Slack webhook
+    paths (``/services/T…/B…/…``), Slack tokens (``xoxb-…``, ``xapp-…``) and
+    the password of a URL (``postgresql://user:***@host``).
     """
     for secret in secrets:
         if not secret:
             continue
         if secret in text:
-            text = text.replace(secret, redact_url(secret))
-        path = urlsplit(secret).path
+            text = text.replace(secret, redact_url(secret) if "://" in secret else REDACTED)
+        path = urlsplit(secret).path if "://" in secret else ""
         if len(path) > 1 and path in text:
-            text = text.replace(path, "/***")
-    return _SLACK_WEBHOOK_PATH.sub(f"/services/T{ELLIPSIS}/B{ELLIPSIS}/***", text)
+            text = text.replace(path, "/" + REDACTED)
+    if "/services/" in text:
+        text = _SLACK_WEBHOOK_PATH.sub(f"/services/T{ELLIPSIS}/B{ELLIPSIS}/{REDACTED}", text)
+    if "xox" in text or "xapp" in text:
+        text = _SLACK_TOKEN.sub(lambda m: f"{m.group(1)}-{REDACTED}", text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+    return text
+
+
+def looks_like_secret(text: str) -> bool:
+    """True when ``text`` holds something shaped like a secret (see ``redact_secrets``)."""
+    return redact_secrets(text) != text
+
+
+def untrusted_text(text: str, limit: int = 300) -> str:
+    """Text from outside (a response body, a third-party error) made safe to keep.
+
+    Secrets are removed, whitespace collapsed and the result cut to ``limit``
+    characters, so no sink (logs, state, events, Slack) can echo a secret
+    that a server or library repeated back.
+    """
+    return truncate(single_line(redact_secrets(text)), limit)
+
+
+def redact_json(value: Any) -> Any:
+    """A JSON-like value with PHI and secrets removed from every string in it."""
+    if isinstance(value, str):
+        return redact_secrets(redact_phi(value))
+    if isinstance(value, dict):
+        return {redact_json(str(k)): redact_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(v) for v in value]
+    return value
 
 
 def safe_http_url(url: str, *, max_length: int = 3000) -> str | None:

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 
 from flows.artifacts import artifact_key, publish_summary, publish_table
-from flows.dispatch import send_alerts
+from flows.dispatch import fail_if_undelivered, send_alerts
 from flows.loading import load_frame
+from flows.monitors import monitoring_flow
 from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
 from slack_alerts import DriftAlert
@@ -58,7 +59,7 @@ def _healthy(
     return [fingerprint(m) for m in fine]
 
 
-@flow(name="drift-monitoring", log_prints=False)
+@monitoring_flow("drift-monitoring", log_prints=False)
 def drift_monitoring_flow(
     model_id: str,
     model_name: str,
@@ -92,12 +93,14 @@ def drift_monitoring_flow(
         len(alerts),
     )
     healthy = _healthy(model_id, model_name, table, changes)
-    outcomes, resolved = send_alerts(alerts, webhook, {model_id: healthy})
+    sent = send_alerts(alerts, webhook, {model_id: healthy})
     report = DriftReport(
         flow="drift-monitoring",
         model_id=model_id,
-        alerts=outcomes,
-        resolved=resolved,
+        alerts=sent.alerts,
+        resolved=sent.resolved,
+        notes=sent.notes,
+        problem=sent.problem,
         features=[
             {"feature": str(k), **v}
             for k, v in table.astype(object)
@@ -149,4 +152,5 @@ def drift_monitoring_flow(
         *outcome_lines(report),
     ]
     publish_summary(f"{key}-summary", lines, f"Drift summary for {model_name}")
+    fail_if_undelivered(report.problem)
     return report

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 
 from flows.artifacts import artifact_key, publish_summary, publish_table
-from flows.dispatch import send_alerts
+from flows.dispatch import fail_if_undelivered, send_alerts
 from flows.loading import load_frame
+from flows.monitors import monitoring_flow
 from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
 from slack_alerts import FAVESViolation
@@ -52,7 +53,7 @@ def _columns(data: pd.DataFrame, y_true: Any, y_pred: Any, sensitive: Any) -> tu
     return column(y_true, "y_true"), column(y_pred, "y_pred"), groups
 
 
-@flow(name="fairness-monitoring")
+@monitoring_flow("fairness-monitoring")
 def fairness_monitoring_flow(
     model_id: str,
     model_name: str,
@@ -93,12 +94,14 @@ def fairness_monitoring_flow(
         summary["demographic_parity_ratio"],
         len(findings),
     )
-    outcomes, resolved = send_alerts(violations, webhook, {model_id: healthy})
+    sent = send_alerts(violations, webhook, {model_id: healthy})
     report = FairnessReport(
         flow="fairness-monitoring",
         model_id=model_id,
-        alerts=outcomes,
-        resolved=resolved,
+        alerts=sent.alerts,
+        resolved=sent.resolved,
+        notes=sent.notes,
+        problem=sent.problem,
         groups=[{"group": str(g), **row} for g, row in groups.to_dict(orient="index").items()],
         summary=summary,
         findings=[
@@ -135,4 +138,5 @@ def fairness_monitoring_flow(
         *outcome_lines(report),
     ]
     publish_summary(f"{key}-summary", lines, f"Fairness summary for {model_name}")
+    fail_if_undelivered(report.problem)
     return report

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 
 from flows.artifacts import artifact_key, publish_summary, publish_table
-from flows.dispatch import send_alerts
+from flows.dispatch import fail_if_undelivered, send_alerts
+from flows.monitors import monitoring_flow
 from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
 from slack_alerts.checks.security import ScanResult, SecurityRules, scan, scan_events
@@ -42,7 +43,7 @@ def _rules(rules: SecurityRules | dict[str, Any] | str | Path | None) -> Securit
     return SecurityRules.model_validate(rules or {})
 
 
-@flow(name="security-monitoring")
+@monitoring_flow("security-monitoring")
 def security_monitoring_flow(
     events: str | Path | list[Any],
     webhook: WebhookRef = None,
@@ -80,10 +81,13 @@ def security_monitoring_flow(
         }
         for e in result.events
     ]
+    sent = send_alerts(result.events, webhook)
     report = SecurityReport(
         flow="security-monitoring",
         model_id=", ".join(models),
-        alerts=send_alerts(result.events, webhook)[0],
+        alerts=sent.alerts,
+        notes=sent.notes,
+        problem=sent.problem,
         records=result.records,
         malformed=[{"line": m.line, "reason": m.reason} for m in result.malformed],
         by_rule=dict(result.by_rule()),
@@ -113,4 +117,5 @@ def security_monitoring_flow(
         *outcome_lines(report),
     ]
     publish_summary(f"{key}-summary", lines, "Security scan summary")
+    fail_if_undelivered(report.problem)
     return report

@@ -18,6 +18,7 @@ from slack_alerts import (
     message_blocks,
 )
 from slack_alerts.formatting import FormatOptions, normalize_mention, plain_message, render_value
+from slack_alerts.models import MAX_ID_LENGTH, MAX_NAME_LENGTH
 from tests.blockkit import all_text, problems
 
 HOSTILE = st.one_of(
@@ -65,12 +66,16 @@ URLISH = st.one_of(
     st.text(max_size=40),
 )
 
+# Identifiers and names are bounded at construction (MAX_ID_LENGTH, MAX_NAME_LENGTH).
+IDENT = HOSTILE.map(lambda s: s[:MAX_ID_LENGTH]).filter(lambda s: s.strip())
+NAME = HOSTILE.map(lambda s: s[:MAX_NAME_LENGTH]).filter(lambda s: s.strip())
+
 ALERTS = st.one_of(
     st.builds(
         DriftAlert,
-        model_id=HOSTILE.filter(lambda s: s.strip()),
-        model_name=HOSTILE.filter(lambda s: s.strip()),
-        metric=HOSTILE.filter(lambda s: s.strip()),
+        model_id=IDENT,
+        model_name=NAME,
+        metric=IDENT,
         current_value=FINITE,
         baseline_value=FINITE,
         threshold=FINITE,
@@ -79,9 +84,9 @@ ALERTS = st.one_of(
     ),
     st.builds(
         FAVESViolation,
-        model_id=HOSTILE.filter(lambda s: s.strip()),
-        model_name=HOSTILE.filter(lambda s: s.strip()),
-        violation_type=HOSTILE.filter(lambda s: s.strip()),
+        model_id=IDENT,
+        model_name=NAME,
+        violation_type=IDENT,
         description=HOSTILE,
         severity=SEVERITY,
         affected_groups=st.lists(HOSTILE, max_size=10)
@@ -90,8 +95,8 @@ ALERTS = st.one_of(
     ),
     st.builds(
         SafetyEvent,
-        event_type=HOSTILE.filter(lambda s: s.strip()),
-        model_id=HOSTILE.filter(lambda s: s.strip()),
+        event_type=IDENT,
+        model_id=IDENT,
         description=HOSTILE,
         severity=SEVERITY,
         metadata=DETAILS,

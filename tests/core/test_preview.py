@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from slack_alerts import DriftAlert, FAVESViolation, SafetyEvent, SlackAlertClient
+from slack_alerts.notify.preview import read_outbox
 from slack_alerts.preview import render_mrkdwn, render_outbox, write_preview
-from slack_alerts.webhook import read_outbox
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTILE = (

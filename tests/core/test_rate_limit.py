@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from slack_alerts import RateLimiter, SuppressionLedger
+from slack_alerts import RateLimiter
+from slack_alerts.state import NotificationLog
 
 
 class FakeClock:
@@ -81,23 +82,12 @@ class TestRateLimiter:
             RateLimiter(n, w)
 
 
-class TestSuppressionLedger:
+class TestSuppressedCounts:
     def test_counts_and_earliest_since(self) -> None:
-        ledger = SuppressionLedger()
+        log = NotificationLog("receiver", "m")
         t1 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
         t0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-        ledger.add("m", t1)
-        ledger.add("m", t0)
-        ledger.add("other", t1)
-        summary = ledger.take("m")
-        assert summary is not None and summary.count == 2 and summary.since == t0
-        assert ledger.take("m") is None and ledger.total() == 1
-
-    def test_restore(self) -> None:
-        ledger = SuppressionLedger()
-        ledger.add("m")
-        s = ledger.take("m")
-        assert s is not None
-        ledger.add("m")
-        ledger.restore("m", s)
-        assert ledger.pending("m") == 2
+        log.add_suppressed(1, t1)
+        summary = log.add_suppressed(2, t0)
+        assert summary.count == 3 and summary.since == t0
+        assert log.add_suppressed(1, t1).since == t0  # a later hold-back keeps the earliest

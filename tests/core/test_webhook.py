@@ -9,10 +9,17 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from slack_alerts import DeliveryStatus, DriftAlert, RetryPolicy, SlackAlertClient, WebhookSender
+from slack_alerts import (
+    DeliveryStatus,
+    DriftAlert,
+    MessageMeta,
+    RetryPolicy,
+    SlackAlertClient,
+    WebhookSender,
+)
+from slack_alerts.notify.webhook import validate_webhook_url
 from slack_alerts.retry import parse_retry_after
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
-from slack_alerts.webhook import validate_webhook_url
 
 PERMANENT = [
     (400, "invalid_payload"),
@@ -42,7 +49,9 @@ PAYLOAD = {"text": "hello"}
 
 
 def test_success_posts_json(webhook_server: LocalWebhookServer, sleeps: list[float]) -> None:
-    result = sender(webhook_server, sleeps).post(PAYLOAD, {"fingerprint": "abc"})
+    result = sender(webhook_server, sleeps).post(
+        PAYLOAD, MessageMeta(kind="drift", fingerprint="abc")
+    )
     assert result.ok and result.attempts == 1 and result.http_status == 200
     assert result.fingerprint == "abc" and result.elapsed_seconds > 0
     assert webhook_server.payloads() == [PAYLOAD]

@@ -1,41 +1,34 @@
-"""Posting payloads: to a Slack webhook, or to the local preview outbox.
+"""A Slack incoming webhook: pooled connections, retries, 429s, and Slack's "ok".
 
-Both transports share one small interface, ``post(payload, meta) ->
-DeliveryResult``, so the client does not care where a message goes.
+Success is Slack's acknowledgement, not the transport status: Slack answers
+``200 ok``. A ``200`` with anything else (``invalid_payload``, a proxy's HTML
+login page, an empty body) is not a delivery, and is classified like any
+other failure. Response bodies are untrusted text: only a body shaped like
+one of Slack's error codes is kept as the error; anything else is summarised
+without echoing it, because error pages repeat the request path, and a
+webhook's path is its secret.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
+import re
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from slack_alerts.delivery import DeliveryResult, DeliveryStatus, WebhookResponse
+from slack_alerts.delivery import DeliveryResult, DeliveryStatus, MessageMeta, WebhookResponse
 from slack_alerts.logs import logger, protect_secret, scrub
-from slack_alerts.outbox import write_json_atomically
-from slack_alerts.retry import RetryPolicy, is_permanent_status
-from slack_alerts.text import redact_url, safe_http_url
+from slack_alerts.retry import PERMANENT_SLACK_ERRORS, RetryPolicy, is_permanent_status
+from slack_alerts.text import redact_url, safe_http_url, untrusted_text
 
-MAX_ERROR_CODE = 100
-
-
-class Transport(Protocol):
-    """Where messages go. ``destination`` is safe to log."""
-
-    destination: str
-
-    def post(
-        self, payload: dict[str, Any], meta: dict[str, Any] | None = None
-    ) -> DeliveryResult: ...
-
-    def close(self) -> None: ...
+# Slack's error codes are short snake_case words (channel_not_found).
+_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{1,63}")
+_BODY_READ_LIMIT = 2048
+SLACK_OK = "ok"
 
 
 def validate_webhook_url(url: str, *, name: str = "webhook_url") -> str:
@@ -47,6 +40,47 @@ def validate_webhook_url(url: str, *, name: str = "webhook_url") -> str:
             "copy it from the Slack app's Incoming Webhooks page"
         )
     return candidate
+
+
+def classify_answer(response: WebhookResponse) -> tuple[DeliveryStatus, str, str]:
+    """(status, error code, detail) for one HTTP answer, from Slack's webhook rules.
+
+    ``200 ok`` is the only success. A Slack error code in the body is kept;
+    4xx other than 408/429, and any documented permanent code, will not get
+    better by retrying. Everything else is transient: kept and retried.
+    """
+    status, body = response.status_code, response.body
+    code = body if _ERROR_CODE.fullmatch(body) else ""
+    if status == 200 and body == SLACK_OK:
+        return DeliveryStatus.SENT, "", ""
+    if 200 <= status < 300:
+        if code:
+            kind = (
+                DeliveryStatus.FAILED_PERMANENT
+                if code in PERMANENT_SLACK_ERRORS
+                else DeliveryStatus.FAILED_TRANSIENT
+            )
+            return kind, code, f"Slack answered {status} {code}"
+        if not body:
+            return (
+                DeliveryStatus.FAILED_TRANSIENT,
+                "empty_response",
+                f"HTTP {status} with an empty body, not Slack's 'ok' (a proxy or a wrong URL?)",
+            )
+        return (
+            DeliveryStatus.FAILED_TRANSIENT,
+            "unexpected_response",
+            f"HTTP {status} with a body that is not Slack's 'ok' (a proxy or login page?): "
+            f"{untrusted_text(body, 80)!r}",
+        )
+    error = code or f"http_{status}"
+    if is_permanent_status(status) or 300 <= status < 400 or code in PERMANENT_SLACK_ERRORS:
+        return (
+            DeliveryStatus.FAILED_PERMANENT,
+            error,
+            f"Slack rejected the message ({status} {error})",
+        )
+    return DeliveryStatus.FAILED_TRANSIENT, error, f"Slack answered {status} {error}"
 
 
 class WebhookSender:
@@ -82,20 +116,22 @@ class WebhookSender:
 
     def _attempt(self, body: bytes) -> WebhookResponse:
         response = self._session.post(
-            self._url, data=body, timeout=self.timeout_seconds, allow_redirects=False
+            self._url, data=body, timeout=self.timeout_seconds, allow_redirects=False, stream=True
         )
         try:
+            # A bounded read: an endless or huge error page must not fill memory.
+            raw = response.raw.read(_BODY_READ_LIMIT, decode_content=True) or b""
+            text = raw.decode(response.encoding or "utf-8", errors="replace").strip()
             return WebhookResponse(
                 status_code=response.status_code,
-                body=response.text[:MAX_ERROR_CODE].strip(),
+                body=scrub(text),
                 retry_after=response.headers.get("Retry-After"),
             )
         finally:
             response.close()
 
-    def post(self, payload: dict[str, Any], meta: dict[str, Any] | None = None) -> DeliveryResult:
-        fingerprint = (meta or {}).get("fingerprint")
-        body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    def post(self, payload: dict[str, Any], meta: MessageMeta | None = None) -> DeliveryResult:
+        fingerprint = meta.fingerprint if meta is not None else None
         policy = self.retry_policy
         started = time.monotonic()
         attempts = transient_retries = rate_limit_waits = 0
@@ -112,24 +148,31 @@ class WebhookSender:
                 **kw,
             )
 
+        try:
+            body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            return result(
+                DeliveryStatus.FAILED_PERMANENT,
+                error="invalid_payload",
+                detail=f"the message is not JSON: {type(exc).__name__}",
+            )
         while True:
             attempts += 1
             try:
                 response = self._attempt(body)
             except requests.Timeout as exc:
-                last_error, last_status, last_detail = "timeout", None, scrub(str(exc))
+                last_error, last_status = "timeout", None
+                last_detail = f"no answer within {self.timeout_seconds:g}s ({type(exc).__name__})"
             except requests.ConnectionError as exc:
-                last_error, last_status, last_detail = "connection_error", None, scrub(str(exc))
+                last_error, last_status = "connection_error", None
+                last_detail = f"could not connect to {self.destination} ({type(exc).__name__})"
             except requests.RequestException as exc:
                 return result(
                     DeliveryStatus.FAILED_PERMANENT,
                     error="request_error",
-                    detail=scrub(f"{type(exc).__name__}: {exc}"),
+                    detail=untrusted_text(scrub(f"{type(exc).__name__}: {exc}")),
                 )
             else:
-                if response.ok:
-                    return result(DeliveryStatus.SENT, http_status=response.status_code)
-                code = response.body or f"http_{response.status_code}"
                 if response.status_code == 429:
                     retry_after = policy.retry_after_seconds(response.retry_after)
                     if rate_limit_waits >= policy.max_rate_limit_waits:
@@ -150,15 +193,14 @@ class WebhookSender:
                     )
                     self._sleep(retry_after)
                     continue
-                if is_permanent_status(response.status_code) or 300 <= response.status_code < 400:
+                status, code, detail = classify_answer(response)
+                if status is DeliveryStatus.SENT:
+                    return result(DeliveryStatus.SENT, http_status=response.status_code)
+                if status is DeliveryStatus.FAILED_PERMANENT:
                     return result(
-                        DeliveryStatus.FAILED_PERMANENT,
-                        error=code,
-                        http_status=response.status_code,
-                        detail=f"Slack rejected the message ({response.status_code} {code})",
+                        status, error=code, http_status=response.status_code, detail=detail
                     )
-                last_error, last_status = code, response.status_code
-                last_detail = f"Slack answered {response.status_code} {code}"
+                last_error, last_status, last_detail = code, response.status_code, detail
             if transient_retries >= policy.max_retries:
                 return result(
                     DeliveryStatus.FAILED_TRANSIENT,
@@ -177,69 +219,3 @@ class WebhookSender:
                 delay,
             )
             self._sleep(delay)
-
-
-def default_outbox_dir() -> Path:
-    """``$SLACK_ALERTS_OUTBOX``, else ``./outbox``."""
-    return Path(os.environ.get("SLACK_ALERTS_OUTBOX") or "outbox")
-
-
-class PreviewSink:
-    """Writes payloads as JSON files, for running without a Slack workspace.
-
-    Files are named ``<ns-timestamp>-<fingerprint>-<pid>.json`` and written
-    atomically (temp file, fsync, rename), so a reader never sees half a message.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else default_outbox_dir()
-        self.destination = f"local preview outbox {self.directory}"
-        self._lock = threading.Lock()
-        self._last_ns = 0
-
-    def __repr__(self) -> str:
-        return f"PreviewSink(directory={str(self.directory)!r})"
-
-    def close(self) -> None:
-        return None
-
-    def _unique_ns(self) -> int:
-        with self._lock:
-            self._last_ns = max(time.time_ns(), self._last_ns + 1)
-            return self._last_ns
-
-    def post(self, payload: dict[str, Any], meta: dict[str, Any] | None = None) -> DeliveryResult:
-        started = time.monotonic()
-        meta = dict(meta or {})
-        fingerprint = meta.get("fingerprint")
-        stamp = self._unique_ns()
-        record = {"written_at_ns": stamp, **meta, "payload": payload}
-        target = self.directory / f"{stamp}-{fingerprint or 'message'}-{os.getpid()}.json"
-        try:
-            write_json_atomically(target, record)
-        except OSError as exc:
-            return DeliveryResult(
-                status=DeliveryStatus.FAILED_TRANSIENT,
-                attempts=1,
-                error="outbox_write_failed",
-                detail=f"could not write to {self.directory}: {exc.strerror}",
-                elapsed_seconds=time.monotonic() - started,
-                fingerprint=fingerprint,
-                destination=self.destination,
-            )
-        return DeliveryResult(
-            status=DeliveryStatus.SENT,
-            attempts=1,
-            elapsed_seconds=time.monotonic() - started,
-            fingerprint=fingerprint,
-            destination=self.destination,
-            location=str(target),
-        )
-
-
-def read_outbox(directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
-    """Preview records, oldest first."""
-    folder = Path(directory) if directory is not None else default_outbox_dir()
-    if not folder.is_dir():
-        return []
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]

@@ -1,0 +1,96 @@
+"""Calls to the Prefect API with a hard time bound, and no echo of what was sent.
+
+Prefect's client retries a failing request up to five times with growing
+waits, so one call to a dead or black-holed API can take over a minute. The
+pipeline's control-plane calls (limits, locks, state) must be bounded
+instead: here each call runs with one client retry and a short HTTP timeout,
+and the caller stops waiting after ``timeout_seconds`` whatever happens
+(the abandoned call finishes, or fails, on a background thread).
+
+Errors come back as ``ControlPlaneUnavailable`` with our own message: the
+exception type and what was being done, never the third-party message,
+which may echo an argument.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
+
+import httpx
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.context import SettingsContext, get_settings_context
+from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+_EXECUTOR = ThreadPoolExecutor(max_workers=32, thread_name_prefix="slack-alerts-control")
+
+
+class ControlPlaneUnavailable(RuntimeError):
+    """The Prefect API did not answer in time, or answered with an error."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ControlPlane:
+    """Bounded calls to the Prefect API: ``call(fn, what=...)`` runs ``fn(client)``."""
+
+    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._settings: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def _bounded_settings(self) -> SettingsContext:
+        # Building settings costs ~20 ms; build them once per base settings.
+        context = get_settings_context()
+        key = id(context.settings)
+        with self._lock:
+            settings = self._settings.get(key)
+            if settings is None:
+                settings = context.settings.copy_with_update(
+                    updates={
+                        PREFECT_CLIENT_MAX_RETRIES: 1,
+                        PREFECT_API_REQUEST_TIMEOUT: self.timeout_seconds,
+                    }
+                )
+                self._settings[key] = settings
+        return SettingsContext(profile=context.profile, settings=settings)
+
+    def _run(self, fn: Callable[[SyncPrefectClient], T]) -> T:
+        with self._bounded_settings(), get_client(sync_client=True) as client:
+            return fn(client)
+
+    def call(
+        self,
+        fn: Callable[[SyncPrefectClient], T],
+        *,
+        what: str,
+        timeout_seconds: float | None = None,
+    ) -> T:
+        """Run ``fn`` with a Prefect client; raise ``ControlPlaneUnavailable`` past the bound."""
+        bound = self.timeout_seconds if timeout_seconds is None else timeout_seconds
+        context = contextvars.copy_context()
+        future = _EXECUTOR.submit(context.run, self._run, fn)
+        try:
+            return future.result(timeout=bound)
+        except FutureTimeout:
+            raise ControlPlaneUnavailable(
+                f"{what}: no answer from the Prefect API within {bound:g}s"
+            ) from None
+        except ControlPlaneUnavailable:
+            raise
+        except httpx.HTTPStatusError as exc:
+            status = exc.response.status_code
+            raise ControlPlaneUnavailable(
+                f"{what}: the Prefect API answered {status}", status_code=status
+            ) from None
+        except Exception as exc:
+            raise ControlPlaneUnavailable(f"{what}: {type(exc).__name__}") from None

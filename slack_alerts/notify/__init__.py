@@ -1,0 +1,23 @@
+"""Notifiers: where a formatted message goes.
+
+Every notifier has the same small interface, ``Notifier``: ``post(payload,
+meta) -> DeliveryResult``, never raising, with ``destination`` safe to log.
+One contract test suite (``tests/core/test_notifier_contract.py``) runs over
+every notifier.
+
+- ``webhook.WebhookSender``: a Slack incoming webhook;
+- ``preview.PreviewSink``: the local preview outbox, for running without Slack.
+"""
+
+from slack_alerts.notify.base import Notifier
+from slack_alerts.notify.preview import PreviewSink, default_outbox_dir, read_outbox
+from slack_alerts.notify.webhook import WebhookSender, validate_webhook_url
+
+__all__ = [
+    "Notifier",
+    "PreviewSink",
+    "WebhookSender",
+    "default_outbox_dir",
+    "read_outbox",
+    "validate_webhook_url",
+]

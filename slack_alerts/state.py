@@ -1,0 +1,351 @@
+"""Alert state, with Alertmanager's semantics: the notification log, and ``plan``.
+
+Each *destination* (receiver) keeps its own log per model: the firing
+fingerprints (first and last seen, last sent, count) and the count of alerts
+held back by the rate limit. Dedup and repeat are therefore per destination,
+as in Alertmanager's notification log: an alert that fired into the local
+preview during a trial is not "already firing" in Slack.
+
+``plan`` is the pure decision for one (receiver, model) group:
+
+- **Dedup**: an alert whose fingerprint was sent within ``repeat_interval``
+  (default 4 h) is not sent again; its count and last-seen time grow.
+- **Resolved**: a firing fingerprint that a monitor reports healthy gets one
+  notice saying how long it fired.
+
+A ``StateStore`` keeps the logs. ``open(receiver, model)`` locks one group's
+log against every other writer (across processes) until ``close``, so
+read-modify-write never loses a count; a lock that cannot be had within
+``wait_seconds`` raises ``LockTimeout``, a store that cannot be reached
+raises ``StateUnavailable``. Reading and writing a log are one call each,
+whatever the number of fingerprints. Embedded stores: ``MemoryStateStore``
+(one process) and ``SqliteStateStore`` (processes on one machine); the
+Prefect flows keep logs on the Prefect server (``flows.backend.state``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from slack_alerts.formatting import ResolvedNotice, SuppressedSummary, alert_title
+from slack_alerts.models import Alert
+from slack_alerts.text import redact_phi, single_line, truncate
+
+STATE_ENV = "SLACK_ALERTS_STATE"
+DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
+MAX_TITLE = 120
+
+
+@dataclass(frozen=True)
+class FingerprintState:
+    """What one destination knows about one fingerprint across runs."""
+
+    fingerprint: str
+    model_id: str
+    title: str
+    first_seen: datetime
+    last_seen: datetime
+    last_sent: datetime | None
+    count: int
+    firing: bool
+
+
+@dataclass
+class NotificationLog:
+    """One destination's log for one model: firing fingerprints and held-back counts.
+
+    ``updated_at`` is the last writer's clock, to warn about skewed clocks.
+    """
+
+    receiver: str
+    model_id: str
+    states: dict[str, FingerprintState] = field(default_factory=dict)
+    suppressed: SuppressedSummary | None = None
+    updated_at: datetime | None = None
+
+    def add_suppressed(self, count: int, since: datetime) -> SuppressedSummary:
+        current = self.suppressed
+        self.suppressed = SuppressedSummary(
+            count=count + (current.count if current else 0),
+            since=min(since, current.since) if current else since,
+        )
+        return self.suppressed
+
+
+class LockTimeout(TimeoutError):
+    """Another writer held the group's lock for longer than the wait allowed."""
+
+
+class StateUnavailable(RuntimeError):
+    """The state store could not be reached or did not answer in time."""
+
+
+class StateSession(Protocol):
+    """One locked (receiver, model) log."""
+
+    def load(self) -> NotificationLog: ...
+
+    def save(self, log: NotificationLog) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StateStore(Protocol):
+    """Where notification logs live (see the module docstring)."""
+
+    def open(self, receiver: str, model_id: str, *, wait_seconds: float) -> StateSession: ...
+
+
+@dataclass
+class Plan:
+    """The decision for one group: what to send, what to fold in, new states."""
+
+    to_send: list[Alert] = field(default_factory=list)
+    deduplicated: list[Alert] = field(default_factory=list)
+    resolved: list[ResolvedNotice] = field(default_factory=list)
+    states: dict[str, FingerprintState] = field(default_factory=dict)
+
+
+def plan(
+    alerts: Iterable[Alert],
+    states: dict[str, FingerprintState],
+    now: datetime,
+    repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL,
+    healthy: Iterable[str] = (),
+) -> Plan:
+    """Decide, without I/O, which alerts to send and which fingerprints resolved."""
+    decision = Plan(states=dict(states))
+    sending: set[str] = set()
+    for alert in alerts:
+        current = decision.states.get(alert.fingerprint)
+        # A negative age (a clock read before another writer's) never counts as recent.
+        recently_sent = (
+            current is not None
+            and current.firing
+            and current.last_sent is not None
+            and timedelta(0) <= now - current.last_sent < repeat_interval
+        )
+        if current is not None and recently_sent:
+            decision.deduplicated.append(alert)
+            decision.states[alert.fingerprint] = replace(
+                current, last_seen=now, count=current.count + 1
+            )
+            continue
+        # A second occurrence in the same batch is folded into the first one's send.
+        if alert.fingerprint in sending:
+            decision.deduplicated.append(alert)
+            state = decision.states[alert.fingerprint]
+            decision.states[alert.fingerprint] = replace(state, count=state.count + 1)
+            continue
+        sending.add(alert.fingerprint)
+        decision.to_send.append(alert)
+        starts = current is None or not current.firing
+        decision.states[alert.fingerprint] = FingerprintState(
+            fingerprint=alert.fingerprint,
+            model_id=alert.model_id,
+            # Stored outside the process (the Prefect server): bounded, PHI-free.
+            title=truncate(single_line(redact_phi(alert_title(alert))), MAX_TITLE),
+            first_seen=now if starts or current is None else current.first_seen,
+            last_seen=now,
+            last_sent=None if starts or current is None else current.last_sent,
+            count=1 if starts or current is None else current.count + 1,
+            firing=True,
+        )
+    for fingerprint in healthy:
+        known = decision.states.get(fingerprint)
+        if known is not None and known.firing and fingerprint not in sending:
+            fired = max(0.0, (now - known.first_seen).total_seconds())
+            decision.resolved.append(ResolvedNotice(known.model_id, known.title, fired))
+            decision.states[fingerprint] = replace(known, firing=False, last_seen=now)
+    return decision
+
+
+# -- embedded stores -----------------------------------------------------------------
+
+
+class _MemorySession:
+    def __init__(self, store: MemoryStateStore, key: tuple[str, str], lock: threading.Lock):
+        self.store, self.key, self.lock = store, key, lock
+
+    def load(self) -> NotificationLog:
+        log = self.store.logs.get(self.key)
+        if log is None:
+            return NotificationLog(*self.key)
+        return replace(log, states=dict(log.states))
+
+    def save(self, log: NotificationLog) -> None:
+        firing = {k: v for k, v in log.states.items() if v.firing}
+        self.store.logs[self.key] = replace(log, states=firing)
+
+    def close(self) -> None:
+        self.lock.release()
+
+
+class MemoryStateStore:
+    """Logs in this process's memory: the direct client's default (not shared)."""
+
+    def __init__(self) -> None:
+        self.logs: dict[tuple[str, str], NotificationLog] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def open(self, receiver: str, model_id: str, *, wait_seconds: float) -> StateSession:
+        key = (receiver, model_id)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        if not lock.acquire(timeout=max(0.0, wait_seconds)):
+            raise LockTimeout(f"state of model {model_id!r} stayed locked for {wait_seconds:g}s")
+        return _MemorySession(self, key, lock)
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS alert_state (receiver TEXT NOT NULL, model_id TEXT NOT NULL,"
+    " fingerprint TEXT NOT NULL, title TEXT NOT NULL, first_seen TEXT NOT NULL,"
+    " last_seen TEXT NOT NULL, last_sent TEXT, count INTEGER NOT NULL,"
+    " PRIMARY KEY (receiver, model_id, fingerprint))",
+    "CREATE TABLE IF NOT EXISTS group_state (receiver TEXT NOT NULL, model_id TEXT NOT NULL,"
+    " suppressed_count INTEGER NOT NULL, suppressed_since TEXT, updated_at TEXT,"
+    " PRIMARY KEY (receiver, model_id))",
+)
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class _SqliteSession:
+    def __init__(self, connection: sqlite3.Connection, receiver: str, model_id: str) -> None:
+        self.connection, self.receiver, self.model_id = connection, receiver, model_id
+
+    def load(self) -> NotificationLog:
+        key = (self.receiver, self.model_id)
+        rows = self.connection.execute(
+            "SELECT fingerprint, title, first_seen, last_seen, last_sent, count FROM alert_state"
+            " WHERE receiver = ? AND model_id = ?",
+            key,
+        ).fetchall()
+        group = self.connection.execute(
+            "SELECT suppressed_count, suppressed_since, updated_at FROM group_state"
+            " WHERE receiver = ? AND model_id = ?",
+            key,
+        ).fetchone()
+        log = NotificationLog(self.receiver, self.model_id)
+        for fingerprint, title, first, last, sent, count in rows:
+            log.states[fingerprint] = FingerprintState(
+                fingerprint=fingerprint,
+                model_id=self.model_id,
+                title=title,
+                first_seen=datetime.fromisoformat(first),
+                last_seen=datetime.fromisoformat(last),
+                last_sent=_time(sent),
+                count=int(count),
+                firing=True,
+            )
+        if group is not None:
+            count, since, updated = group
+            since_time = _time(since)
+            if count and since_time is not None:
+                log.suppressed = SuppressedSummary(int(count), since_time)
+            log.updated_at = _time(updated)
+        return log
+
+    def save(self, log: NotificationLog) -> None:
+        key = (self.receiver, self.model_id)
+        self.connection.execute("DELETE FROM alert_state WHERE receiver = ? AND model_id = ?", key)
+        self.connection.executemany(
+            "INSERT INTO alert_state VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    *key,
+                    s.fingerprint,
+                    s.title,
+                    s.first_seen.isoformat(),
+                    s.last_seen.isoformat(),
+                    s.last_sent.isoformat() if s.last_sent else None,
+                    s.count,
+                )
+                for s in log.states.values()
+                if s.firing
+            ],
+        )
+        suppressed = log.suppressed
+        self.connection.execute(
+            "INSERT OR REPLACE INTO group_state VALUES (?, ?, ?, ?, ?)",
+            (
+                *key,
+                suppressed.count if suppressed else 0,
+                suppressed.since.isoformat() if suppressed else None,
+                datetime.now(UTC).isoformat(),
+            ),
+        )
+
+    def close(self) -> None:
+        try:
+            if self.connection.in_transaction:
+                self.connection.execute("COMMIT")
+        finally:
+            self.connection.close()
+
+
+class SqliteStateStore:
+    """Logs in a local SQLite file (``$SLACK_ALERTS_STATE`` or ``~/.local/state``).
+
+    ``open`` takes SQLite's write lock (``BEGIN IMMEDIATE``) until ``close``,
+    so read-modify-write from several processes on one machine never loses
+    an update. The lock is machine-wide, whatever the group.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        default = Path.home() / ".local" / "state" / "slack-alerts" / "alerts.sqlite3"
+        self.path = Path(path) if path is not None else Path(os.environ.get(STATE_ENV) or default)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + 30
+        while True:
+            # Switching to WAL needs a moment of exclusive access; a process
+            # starting at the same time may hold the file, so try again.
+            try:
+                with contextlib.closing(self._connect(30)) as connection:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    for statement in _SCHEMA:
+                        connection.execute(statement)
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _connect(self, wait_seconds: float) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=max(0.001, wait_seconds), isolation_level=None)
+
+    def open(self, receiver: str, model_id: str, *, wait_seconds: float) -> StateSession:
+        try:
+            connection = self._connect(wait_seconds)
+        except sqlite3.Error as exc:
+            raise StateUnavailable(f"cannot open {self.path}: {type(exc).__name__}") from None
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LockTimeout(
+                    f"{self.path} stayed locked for {wait_seconds:g}s by another process"
+                ) from None
+            raise StateUnavailable(f"cannot lock {self.path}: {type(exc).__name__}") from None
+        return _SqliteSession(connection, receiver, model_id)
+
+    def read(self, receiver: str, model_id: str) -> NotificationLog:
+        """The current log of one group (locks it briefly)."""
+        session = self.open(receiver, model_id, wait_seconds=60)
+        try:
+            return session.load()
+        finally:
+            session.close()
