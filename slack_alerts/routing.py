@@ -99,6 +99,10 @@ class Route:
     receiver: Receiver
     min_severity: SeverityLevel = SeverityLevel.INFO
 
+    def __post_init__(self) -> None:
+        # Accept "critical" as well as SeverityLevel.CRITICAL.
+        object.__setattr__(self, "min_severity", SeverityLevel(self.min_severity))
+
 
 @dataclass(eq=False)
 class KindRouter:

@@ -24,7 +24,11 @@ from typing import Any, TypeVar
 import httpx
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.context import SettingsContext, get_settings_context
-from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES
+from prefect.settings import (
+    PREFECT_API_REQUEST_TIMEOUT,
+    PREFECT_API_URL,
+    PREFECT_CLIENT_MAX_RETRIES,
+)
 
 T = TypeVar("T")
 
@@ -43,8 +47,11 @@ class ControlPlaneUnavailable(RuntimeError):
 class ControlPlane:
     """Bounded calls to the Prefect API: ``call(fn, what=...)`` runs ``fn(client)``."""
 
-    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, api_url: str | None = None
+    ) -> None:
         self.timeout_seconds = timeout_seconds
+        self.api_url = api_url  # None: the current settings' PREFECT_API_URL
         self._settings: dict[int, Any] = {}
         self._lock = threading.Lock()
 
@@ -55,12 +62,13 @@ class ControlPlane:
         with self._lock:
             settings = self._settings.get(key)
             if settings is None:
-                settings = context.settings.copy_with_update(
-                    updates={
-                        PREFECT_CLIENT_MAX_RETRIES: 1,
-                        PREFECT_API_REQUEST_TIMEOUT: self.timeout_seconds,
-                    }
-                )
+                updates: dict[Any, Any] = {
+                    PREFECT_CLIENT_MAX_RETRIES: 1,
+                    PREFECT_API_REQUEST_TIMEOUT: self.timeout_seconds,
+                }
+                if self.api_url is not None:
+                    updates[PREFECT_API_URL] = self.api_url
+                settings = context.settings.copy_with_update(updates=updates)
                 self._settings[key] = settings
         return SettingsContext(profile=context.profile, settings=settings)
 
