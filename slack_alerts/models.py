@@ -226,7 +226,7 @@ def alert_to_record(alert: Alert) -> dict[str, Any]:
     """
     from slack_alerts.text import redact_json
 
-    data = alert.model_dump(mode="json", exclude={"fingerprint"})
+    data = alert.model_dump(mode="json")
     for name in _FREE_TEXT_FIELDS:
         if name in data:
             data[name] = redact_json(data[name])

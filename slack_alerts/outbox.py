@@ -162,12 +162,11 @@ class DurableOutbox:
         return self.directory / DEAD_FOLDER
 
     def _path(self, record: OutboxRecord, folder: Path) -> Path:
-        stamp = record.created.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        return folder / f"{stamp}-{record.id}.json"
+        # Named by id: writing the same batch again (a retry) replaces its record.
+        return folder / f"{record.id}.json"
 
     def _write(self, record: OutboxRecord, folder: Path) -> OutboxRecord:
-        path = record.path if record.path is not None and record.path.parent == folder else None
-        path = path or self._path(record, folder)
+        path = self._path(record, folder)
         try:
             write_json_atomically(path, record.to_json())
         except OSError as exc:
@@ -179,8 +178,17 @@ class DurableOutbox:
     def put(self, record: OutboxRecord) -> OutboxRecord:
         """Store (or overwrite) ``record``; returns it with its ``path``.
 
+        A record already stored under the same id (the same batch written
+        again, by a retry) keeps its creation time, so replay order holds.
         Raises ``OutboxUnavailable`` (naming the folder) when it cannot be written.
         """
+        existing = self._path(record, self.directory)
+        if record.path is None and existing.exists():
+            try:
+                stored = OutboxRecord.from_json(json.loads(existing.read_text(encoding="utf-8")))
+                record = replace(record, created=min(record.created, stored.created))
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
         return self._write(record, self.directory)
 
     def remove(self, record: OutboxRecord | Path) -> None:
@@ -207,14 +215,14 @@ class DurableOutbox:
         if not folder.is_dir():
             return []
         records = []
-        for path in sorted(folder.glob("*.json")):
+        for path in folder.glob("*.json"):
             try:
                 records.append(
                     OutboxRecord.from_json(json.loads(path.read_text(encoding="utf-8")), path)
                 )
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # removed meanwhile, or not ours; never fatal
-        return records
+        return sorted(records, key=lambda r: (r.created, r.id))
 
     def pending(self) -> list[OutboxRecord]:
         """Records waiting for replay, oldest first."""

@@ -16,18 +16,12 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from blocks import SlackAlertsWebhook
 from flows import drift_monitoring_flow, fairness_monitoring_flow, security_monitoring_flow
 from flows.artifacts import artifact_key
-from flows.routing import clear_caches
 from slack_alerts import read_outbox
 from slack_alerts.testing import LocalWebhookServer
 from tests.blockkit import problems
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> None:
-    clear_caches()
 
 
 def block(server: LocalWebhookServer) -> SlackAlertsWebhook:

@@ -23,7 +23,6 @@ from flows import (
 )
 from flows.ledger import ServerSuppressionLedger
 from flows.limits import limit_key, limit_names
-from flows.routing import clear_caches
 from slack_alerts import DeliveryStatus, DriftAlert, SafetyEvent, read_outbox
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
 from tests.blockkit import problems
@@ -31,11 +30,6 @@ from tests.blockkit import problems
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 FAST = dict(retry_delay_seconds=0.01, retry_jitter_factor=None)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> None:
-    clear_caches()
 
 
 def unique(prefix: str = "model") -> str:

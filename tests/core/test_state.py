@@ -1,4 +1,4 @@
-"""Alertmanager semantics in the core: dedup, grouping, resolved notices, storms."""
+"""Alert state: ``plan`` (pure), the embedded stores across processes, and storms."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from slack_alerts import DriftAlert, SeverityLevel, SlackAlertClient
-from slack_alerts.lifecycle import AlertPipeline, SqliteStateStore, plan
+from slack_alerts.pipeline import AlertPipeline
+from slack_alerts.state import SqliteStateStore, plan
 from slack_alerts.testing import LocalWebhookServer
 from tests.blockkit import problems
 
@@ -91,8 +92,9 @@ def test_pipeline_groups_dedups_and_resolves(
     )
     second = pipeline.submit(batch)
     assert second.messages == [] and len(second.deduplicated) == 30
-    assert pipeline.store.get(batch[0].fingerprint).count == 2  # type: ignore[union-attr]
-    healed = pipeline.submit([], healthy=[a.fingerprint for a in batch[:10]])
+    stored = SqliteStateStore(tmp_path / "state.db").read(client.receiver.key, "model-0")
+    assert stored.states[batch[0].fingerprint].count == 2
+    healed = pipeline.submit([], healthy={"model-0": [a.fingerprint for a in batch[:10]]})
     assert healed.resolved == 10 and len(webhook_server.payloads()) == 4
     resolved = webhook_server.payloads()[-1]
     assert resolved["attachments"][0]["color"] == SeverityLevel.INFO.to_color()
@@ -107,7 +109,8 @@ def test_two_processes_never_lose_counts(
         "import sys\n"
         "from datetime import UTC, datetime\n"
         "from slack_alerts import DriftAlert, SlackAlertClient\n"
-        "from slack_alerts.lifecycle import AlertPipeline, SqliteStateStore\n"
+        "from slack_alerts.pipeline import AlertPipeline\n"
+        "from slack_alerts.state import SqliteStateStore\n"
         f"client = SlackAlertClient({webhook_server.url!r})\n"
         f"pipeline = AlertPipeline(client, SqliteStateStore({str(state)!r}))\n"
         "alert = DriftAlert(model_id='shared', model_name='shared', metric='auroc',"
@@ -119,8 +122,9 @@ def test_two_processes_never_lose_counts(
     workers = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT) for _ in range(2)]
     assert [w.wait(timeout=120) for w in workers] == [0, 0]
     fingerprint = alert("shared").fingerprint
-    stored = SqliteStateStore(state).get(fingerprint)
-    assert stored is not None and stored.count == 80  # every update of both processes counted
+    key = SlackAlertClient(webhook_server.url).receiver.key
+    stored = SqliteStateStore(state).read(key, "shared").states[fingerprint]
+    assert stored.count == 80  # every update of both processes counted
     assert len(webhook_server.payloads()) == 1  # and the alert was posted once
 
 
@@ -140,7 +144,7 @@ def test_storm_accounting(tmp_path: Path) -> None:
 def test_prefect_store_two_processes_never_lose_counts(
     prefect_env: dict[str, str], webhook_server: LocalWebhookServer
 ) -> None:
-    """The flows' shared state: per-fingerprint Variables under the model's lock."""
+    """The flows' shared state: one log per group in Variables, under the group's lock."""
     import uuid
 
     model = f"shared-{uuid.uuid4().hex[:6]}"
@@ -148,9 +152,11 @@ def test_prefect_store_two_processes_never_lose_counts(
     code = (
         "from datetime import UTC, datetime\n"
         "from slack_alerts import DriftAlert, SlackAlertClient\n"
-        "from slack_alerts.lifecycle import AlertPipeline\n"
-        "from flows.state import PrefectStateStore\n"
-        f"pipeline = AlertPipeline(SlackAlertClient({webhook_server.url!r}), PrefectStateStore())\n"
+        "from slack_alerts.pipeline import AlertPipeline\n"
+        "from flows.backend.controlplane import ControlPlane\n"
+        "from flows.backend.state import PrefectStateStore\n"
+        f"client = SlackAlertClient({webhook_server.url!r})\n"
+        "pipeline = AlertPipeline(client, PrefectStateStore(ControlPlane()))\n"
         f"alert = DriftAlert(model_id={model!r}, model_name='m', metric='auroc', current_value=0.7,"
         " baseline_value=0.8, threshold=0.05, timestamp=datetime(2026, 1, 1, tzinfo=UTC))\n"
         f"for _ in range({per_process}):\n"
@@ -160,8 +166,10 @@ def test_prefect_store_two_processes_never_lose_counts(
         subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=prefect_env) for _ in range(2)
     ]
     assert [w.wait(timeout=300) for w in workers] == [0, 0]
-    from flows.state import PrefectStateStore
+    from flows.backend.controlplane import ControlPlane
+    from flows.backend.state import PrefectStateStore
 
-    stored = PrefectStateStore().get(alert(model).fingerprint)
-    assert stored is not None and stored.count == 2 * per_process  # no update lost
+    key = SlackAlertClient(webhook_server.url).receiver.key
+    log = PrefectStateStore(ControlPlane()).read(key, model)
+    assert log.states[alert(model).fingerprint].count == 2 * per_process  # no update lost
     assert len(webhook_server.payloads()) == 1  # posted once, then deduplicated
