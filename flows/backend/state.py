@@ -201,3 +201,8 @@ class PrefectStateStore:
     def read(self, receiver: str, model_id: str) -> NotificationLog:
         """The current log of one group, without locking it."""
         return _PrefectSession(self.control, receiver, model_id, None).load()
+
+    def pending_suppressed(self, receiver: str, model_id: str) -> int:
+        """Alerts held back by the rate limit, waiting for the group's next message."""
+        suppressed = self.read(receiver, model_id).suppressed
+        return suppressed.count if suppressed else 0

@@ -123,7 +123,7 @@ def test_prefect_send_failing_after_retries_is_replayed(webhook_server: LocalWeb
 
     from blocks import SlackAlertsWebhook
     from flows import replay_outbox, send_alert
-    
+
     block = SlackAlertsWebhook(webhook_url=webhook_server.url)  # type: ignore[arg-type]
     alert = drift(model_id=f"m-{uuid.uuid4().hex[:6]}")
     webhook_server.default = ScriptedResponse(503, "slack_down")

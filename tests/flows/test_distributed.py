@@ -157,8 +157,10 @@ def test_rate_limit_holds_across_two_workers(
         reported = webhook.reported_suppressed()
         pending = int(
             _python(
-                "from flows.ledger import ServerSuppressionLedger\n"
-                f"print(ServerSuppressionLedger().pending({model_id!r}))\n",
+                "from flows.backend.controlplane import ControlPlane\n"
+                "from flows.backend.state import PrefectStateStore\n"
+                "store = PrefectStateStore(ControlPlane())\n"
+                f"print(store.pending_suppressed('block:dist-hook', {model_id!r}))\n",
                 env,
             )
             .strip()

@@ -21,35 +21,23 @@ from flows import (
     send_safety_event,
     slack_failure_hook,
 )
-from flows.ledger import ServerSuppressionLedger
-from flows.limits import limit_key, limit_names
-from slack_alerts import DeliveryStatus, DriftAlert, SafetyEvent, read_outbox
+from flows.backend.controlplane import ControlPlane
+from flows.backend.limits import limit_key, limit_names
+from flows.backend.state import PrefectStateStore
+from flows.routing import receiver_for
+from slack_alerts import DeliveryStatus, SafetyEvent, read_outbox
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
 from tests.blockkit import problems
+from tests.factories import block_for, drift, unique
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 FAST = dict(retry_delay_seconds=0.01, retry_jitter_factor=None)
 
 
-def unique(prefix: str = "model") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def drift(model_id: str, **kw: Any) -> DriftAlert:
-    data: dict[str, Any] = dict(
-        model_id=model_id,
-        model_name="Sepsis",
-        metric="auc",
-        current_value=0.7,
-        baseline_value=0.8,
-        threshold=0.05,
-    )
-    return DriftAlert(**{**data, **kw})
-
-
-def block_for(server: LocalWebhookServer, **kw: Any) -> SlackAlertsWebhook:
-    return SlackAlertsWebhook(webhook_url=server.url, **kw)  # type: ignore[arg-type]
+def pending(block: SlackAlertsWebhook, model_id: str) -> int:
+    """Alerts held back for ``model_id`` at ``block``, on the Prefect server."""
+    return PrefectStateStore(ControlPlane()).pending_suppressed(receiver_for(block).key, model_id)
 
 
 class TestBlock:
@@ -209,19 +197,18 @@ class TestTasks:
 
         @flow
         def f() -> Any:
-            block = block_for(
-                webhook_server, rate_limit_per_minute=30, burst=4, max_concurrent_per_model=3
-            )
+            block = block_for(webhook_server, rate_limit_per_minute=30, burst=4)
             return send_alert(drift(model_id), block)
 
         assert f().ok
-        names = limit_names(model_id)
-        assert not set("/%&<>") & set(names.rate)
+        key = receiver_for(block_for(webhook_server)).key
+        names = limit_names(key, model_id, 30, 4)
+        assert not set("/%&<>") & set(names.rate + names.lock)
         with get_client(sync_client=True) as client:
             rate = client.read_global_concurrency_limit_by_name(names.rate)
-            inflight = client.read_global_concurrency_limit_by_name(names.inflight)
+            lock = client.read_global_concurrency_limit_by_name(names.lock)
         assert rate.limit == 4 and rate.slot_decay_per_second == pytest.approx(0.5)
-        assert inflight.limit == 3 and not inflight.slot_decay_per_second
+        assert lock.limit == 1 and not lock.slot_decay_per_second and lock.active_slots == 0
         assert limit_key("a/b") != limit_key("a-b")
 
 
@@ -251,25 +238,35 @@ class TestNoDrops:
         payloads = webhook_server.payloads()
         assert len(payloads) == 2
         assert "2 more alerts suppressed since" in payloads[-1]["text"]
-        assert ServerSuppressionLedger().pending(model_id) == 0
+        assert pending(block, model_id) == 0
 
-    def test_ledger_survives_failed_delivery(self, webhook_server: LocalWebhookServer) -> None:
+    def test_count_survives_failed_delivery(self, webhook_server: LocalWebhookServer) -> None:
         model_id = unique()
-        ledger = ServerSuppressionLedger()
-        ledger.add(model_id)
-        ledger.add(model_id)
-        webhook_server.default = ScriptedResponse(404, "channel_not_found")
+        block = block_for(
+            webhook_server, rate_limit_per_minute=1, burst=1, rate_limit_wait_seconds=0.2
+        )
         task = send_alert.with_options(**FAST)
 
         @flow
         def f() -> bool:
+            task(drift(model_id, metric="a"), block)
+            task(drift(model_id, metric="b"), block)  # held back, counted
+            task(drift(model_id, metric="c"), block)  # held back, counted
+            webhook_server.default = ScriptedResponse(404, "channel_not_found")
             alert = drift(model_id, severity="critical")
-            return task(alert, block_for(webhook_server), return_state=True).is_failed()
+            return task(alert, block, return_state=True).is_failed()
 
         assert f() is True
-        assert ledger.pending(model_id) == 2  # restored, not lost
-        summary = ledger.take(model_id)
-        assert summary is not None and summary.count == 2 and ledger.pending(model_id) == 0
+        assert pending(block, model_id) == 2  # the failed message did not take the count
+        webhook_server.default = ScriptedResponse()
+
+        @flow
+        def g() -> None:
+            task(drift(model_id, metric="d", severity="critical"), block)
+
+        g()
+        assert "2 more alerts suppressed since" in webhook_server.payloads()[-1]["text"]
+        assert pending(block, model_id) == 0
 
 
 class TestIdempotency:
@@ -460,10 +457,10 @@ def test_rate_limit_holds_across_two_processes(
     assert len(delivered) <= burst + span * rate_per_minute / 60 + 1
     # Nothing lost: every rate-limited alert is reported in a later message or still pending.
     reported = webhook_server.reported_suppressed()
-    pending = ServerSuppressionLedger().pending(model_id)
-    assert reported + pending == statuses.count("rate_limited")
+    held = PrefectStateStore(ControlPlane()).pending_suppressed(f"block:{name}", model_id)
+    assert reported + held == statuses.count("rate_limited")
     sent, limited = statuses.count("sent"), statuses.count("rate_limited")
     print(
         f"two processes: {sent} sent, {limited} rate-limited ({reported} reported, "
-        f"{pending} pending) in {time.monotonic() - started:.1f}s"
+        f"{held} pending) in {time.monotonic() - started:.1f}s"
     )
