@@ -51,11 +51,15 @@ class DeliveryError(Exception):
 
     def __init__(self, result: DeliveryResult) -> None:
         self.result = result
-        super().__init__(
-            f"{result.status.value}: {result.error} after {result.attempts} attempt(s) "
-            f"to {result.destination}"
-            + (f"; kept for replay at {result.location}" if result.location else "")
-        )
+        message = f"{result.status.value}: {result.error}"
+        if result.detail:
+            message += f" ({result.detail})"
+        if result.attempts:
+            message += f" after {result.attempts} attempt(s) to {result.destination}"
+        if result.location:
+            where = "in the dead letters" if result.permanent else "kept for replay"
+            message += f"; {where} at {result.location}"
+        super().__init__(message)
 
     def __reduce__(self) -> tuple[type[DeliveryError], tuple[DeliveryResult]]:
         # Prefect persists a failed task's exception; rebuild it from the result.

@@ -782,8 +782,9 @@ class AlertPipeline:
                         self._set_location(outcome, left, kept)
                 elif record is not None:
                     self.outbox.remove(record)
+        final = {o.fingerprint: o for o in outcome.alerts}
         for alert in batch:
-            found = status_of.get(alert.fingerprint)
+            found = final.get(alert.fingerprint)
             if found is not None:
                 self.observer.on_alert(alert, found)
         for note in outcome.notes:
