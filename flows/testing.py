@@ -10,6 +10,7 @@ the database is dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -147,3 +148,87 @@ class LocalPrefectServer:
         if self.database:
             asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
             self.database = None
+
+
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 in front of a server, to break the path on purpose.
+
+    ``mode``: ``"forward"`` (pass bytes both ways), ``"down"`` (refuse new
+    connections and cut open ones: the API has stopped), ``"blackhole"``
+    (accept, read, never answer: the API hangs). Switching mode cuts every
+    open connection, so pooled keep-alive connections cannot bypass it.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        import threading
+
+        self.upstream_port = upstream_port
+        self.mode = "forward"
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                mode = self.mode
+                self._open.append(client)
+            if mode == "down":
+                client.close()
+                continue
+            if mode == "blackhole":
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open.append(upstream)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _swallow(client: socket.socket) -> None:
+        try:
+            while client.recv(65536):
+                pass
+        except OSError:
+            return
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def set_mode(self, mode: str) -> None:
+        with self._lock:
+            self.mode = mode
+            cut, self._open = self._open, []
+        for connection in cut:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def close(self) -> None:
+        self.set_mode("down")
+        self._listener.close()

@@ -7,15 +7,23 @@ instead: here each call runs with one client retry and a short HTTP timeout,
 and the caller stops waiting after ``timeout_seconds`` whatever happens
 (the abandoned call finishes, or fails, on a background thread).
 
+After a call that found the API unreachable or silent, calls fail at once
+for ``BREAKER_SECONDS`` (a circuit breaker), so a dead API costs one timeout
+per process, not one per alert; the pipeline fails open meanwhile.
+
 Errors come back as ``ControlPlaneUnavailable`` with our own message: the
 exception type and what was being done, never the third-party message,
 which may echo an argument.
+
+``SLACK_ALERTS_CONTROL_TIMEOUT_SECONDS`` sets the bound (default 10 s).
 """
 
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -33,6 +41,8 @@ from prefect.settings import (
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+TIMEOUT_ENV = "SLACK_ALERTS_CONTROL_TIMEOUT_SECONDS"
+BREAKER_SECONDS = 30.0
 _EXECUTOR = ThreadPoolExecutor(max_workers=32, thread_name_prefix="slack-alerts-control")
 
 
@@ -47,13 +57,14 @@ class ControlPlaneUnavailable(RuntimeError):
 class ControlPlane:
     """Bounded calls to the Prefect API: ``call(fn, what=...)`` runs ``fn(client)``."""
 
-    def __init__(
-        self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, api_url: str | None = None
-    ) -> None:
+    def __init__(self, timeout_seconds: float | None = None, api_url: str | None = None) -> None:
+        if timeout_seconds is None:
+            timeout_seconds = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_SECONDS)
         self.timeout_seconds = timeout_seconds
         self.api_url = api_url  # None: the current settings' PREFECT_API_URL
         self._settings: dict[int, Any] = {}
         self._lock = threading.Lock()
+        self._open_until = 0.0  # the breaker: fail at once until then
 
     def _bounded_settings(self) -> SettingsContext:
         # Building settings costs ~20 ms; build them once per base settings.
@@ -85,11 +96,16 @@ class ControlPlane:
     ) -> T:
         """Run ``fn`` with a Prefect client; raise ``ControlPlaneUnavailable`` past the bound."""
         bound = self.timeout_seconds if timeout_seconds is None else timeout_seconds
+        if time.monotonic() < self._open_until:
+            raise ControlPlaneUnavailable(
+                f"{what}: the Prefect API did not answer recently; not waiting for it again yet"
+            )
         context = contextvars.copy_context()
         future = _EXECUTOR.submit(context.run, self._run, fn)
         try:
             return future.result(timeout=bound)
         except FutureTimeout:
+            self._trip()
             raise ControlPlaneUnavailable(
                 f"{what}: no answer from the Prefect API within {bound:g}s"
             ) from None
@@ -100,5 +116,11 @@ class ControlPlane:
             raise ControlPlaneUnavailable(
                 f"{what}: the Prefect API answered {status}", status_code=status
             ) from None
+        except (httpx.TransportError, OSError) as exc:
+            self._trip()
+            raise ControlPlaneUnavailable(f"{what}: {type(exc).__name__}") from None
         except Exception as exc:
             raise ControlPlaneUnavailable(f"{what}: {type(exc).__name__}") from None
+
+    def _trip(self) -> None:
+        self._open_until = time.monotonic() + BREAKER_SECONDS
