@@ -110,9 +110,10 @@ def run_demo(outbox: Path, webhook: str | None) -> int:
         + ", ".join(f"{n} {s}" for s, n in sorted(status.items()))
     )
     if target is None:
+        from slack_alerts import DurableOutbox
         from slack_alerts.preview import write_preview
 
-        page = write_preview(outbox)
+        page = write_preview(outbox, undelivered=DurableOutbox())
         print(f"Preview: {page}  (open it in a browser, or run: slack-alerts preview --open)")
     failed = sum(n for s, n in status.items() if s.startswith("failed"))
     return 1 if failed else 0
@@ -156,6 +157,7 @@ def send_test(block_name: str) -> int:
 
 
 def preview(outbox: Path, open_browser: bool) -> int:
+    from slack_alerts import DurableOutbox
     from slack_alerts.notify.preview import read_outbox
     from slack_alerts.preview import write_preview
 
@@ -164,7 +166,7 @@ def preview(outbox: Path, open_browser: bool) -> int:
             f"No preview messages in {outbox}. "
             "Run `slack-alerts demo` first, or pass the outbox folder."
         )
-    page = write_preview(outbox)
+    page = write_preview(outbox, undelivered=DurableOutbox())
     print(f"Preview: {page}")
     if open_browser:
         webbrowser.open(page.resolve().as_uri())

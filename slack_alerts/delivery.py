@@ -36,6 +36,7 @@ class MessageMeta:
     fingerprint: str = ""  # the lead alert's fingerprint; "" for free text
     alerts: int = 0  # alerts the message carries (a digest carries several)
     receiver: str = ""
+    by_severity: dict[str, int] = field(default_factory=dict)  # the alerts, per severity
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

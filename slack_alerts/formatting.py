@@ -9,6 +9,7 @@ so no alert can produce a payload Slack rejects with ``invalid_blocks``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -222,6 +223,53 @@ def _extras(alert: Alert) -> Mapping[str, Any]:
     return alert.metadata if isinstance(alert, SafetyEvent) else alert.details
 
 
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def drift_sentence(alert: DriftAlert, metric: str) -> tuple[str, str]:
+    """(one readable sentence, the change) for a drift alert, naming its statistic.
+
+    Reads the keys ``slack_alerts.checks.drift.drift_alerts`` puts in
+    ``details``: ``statistic``/``test``/``p_value`` for a feature,
+    ``schema_change`` for a column in one window only.
+    """
+    details = alert.details
+    schema = details.get("schema_change")
+    if schema == "missing_in_current":
+        return f"{metric}: the column is missing from the current data", "column missing"
+    if schema == "new_in_current":
+        return f"{metric}: a new column, not in the reference data", "new column"
+    statistic = details.get("statistic")
+    if isinstance(statistic, str) and statistic:
+        label = single_line(statistic)[:20]
+        sentence = f"{metric}: {label} {alert.current_value:.2f} (threshold {alert.threshold:.2f})"
+        test, p_value = details.get("test"), _finite(details.get("p_value"))
+        if isinstance(test, str) and test and p_value is not None:
+            sentence += f", {single_line(test)[:20]} p = {p_value:.2g}"
+        return sentence, f"{label} {alert.current_value:.2f}"
+    change = (
+        "n/a (zero baseline)"
+        if alert.drift_percentage is None
+        else f"{alert.drift_percentage:+.1f}%"
+    )
+    if _finite(details.get("relative_degradation")) is not None:
+        # A model metric: the threshold is a relative degradation.
+        moved = "rose" if alert.current_value > alert.baseline_value else "fell"
+        return (
+            f"{metric} {moved} from {_number(alert.baseline_value)} to "
+            f"{_number(alert.current_value)} ({change}; alerts at a "
+            f"{alert.threshold * 100:.3g}% degradation)"
+        ), change
+    return (
+        f"{metric} is {_number(alert.current_value)} against a baseline of "
+        f"{_number(alert.baseline_value)} ({change}; threshold {_number(alert.threshold)})"
+    ), change
+
+
 def _summary_and_fields(
     alert: Alert, options: FormatOptions
 ) -> tuple[str, str, list[dict[str, Any]]]:
@@ -230,15 +278,7 @@ def _summary_and_fields(
     if isinstance(alert, DriftAlert):
         metric = _user_text(alert.metric, 200, options, one_line=True)
         name = _user_text(alert.model_name, 200, options, one_line=True)
-        change = (
-            "n/a (zero baseline)"
-            if alert.drift_percentage is None
-            else f"{alert.drift_percentage:+.1f}%"
-        )
-        summary = (
-            f"{metric} is {_number(alert.current_value)} against a baseline of "
-            f"{_number(alert.baseline_value)} ({change}; threshold {_number(alert.threshold)})"
-        )
+        summary, change = drift_sentence(alert, metric)
         fields = [
             _field("Model", name),
             _field("Model ID", f"`{_user_text(alert.model_id, 200, options, one_line=True)}`"),

@@ -31,7 +31,7 @@ run past ``lock_wait_seconds`` keeps its alerts in the outbox for replay.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -599,6 +599,7 @@ class AlertPipeline:
             fingerprint=lead.fingerprint,
             alerts=len(to_send),
             receiver=receiver.name,
+            by_severity=dict(Counter(a.severity.value for a in to_send)),
         )
         try:
             payload = format_digest(to_send, receiver.options, suppressed=summary)

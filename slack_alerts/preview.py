@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from slack_alerts.notify.preview import default_outbox_dir, read_outbox
+from slack_alerts.outbox import DurableOutbox, OutboxRecord
 
 _BOLD = re.compile(r"\*([^*\n]{1,500})\*")
 _CODE = re.compile(r"`([^`\n]{1,500})`")
@@ -110,7 +111,7 @@ _STYLE = """
 body{font-family:-apple-system,'Segoe UI',Lato,Helvetica,Arial,sans-serif;background:#f8f8f8;
 margin:0;color:#1d1c1d}
 main{max-width:880px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 4px}
+h1{font-size:22px;margin:0 0 4px}\nh2{font-size:17px;margin:18px 0 4px}
 .summary{margin:12px 0 20px;border-collapse:collapse;background:#fff}
 .summary td,.summary th{border:1px solid #ddd;padding:4px 10px;font-size:13px;text-align:left}
 .message{background:#fff;border:1px solid #e2e2e2;border-radius:8px;padding:12px 16px;
@@ -130,37 +131,99 @@ code{background:#f1f1f1;border:1px solid #ddd;border-radius:3px;padding:0 3px;co
 """
 
 
-def render_outbox(records: list[dict[str, Any]], title: str = "slack-alerts preview") -> str:
-    """The whole page: counts per model and severity, then messages newest first."""
-    counts = Counter(
-        (str(r.get("model_id", "")), str(r.get("severity", "message"))) for r in records
+def _alert_counts(record: dict[str, Any]) -> Counter[str]:
+    """Alerts a preview record carries, per severity; resolved notices and free text apart."""
+    kind = str(record.get("kind", "message"))
+    if kind == "message":
+        return Counter({"message": 1})
+    if kind == "resolved":
+        return Counter({"resolved": int(record.get("alerts") or 1)})
+    by_severity = record.get("by_severity")
+    if isinstance(by_severity, dict) and by_severity:
+        return Counter({str(k): int(v) for k, v in by_severity.items()})
+    return Counter({str(record.get("severity", "info")): int(record.get("alerts") or 1)})
+
+
+def _undelivered_section(records: list[OutboxRecord], dead: list[OutboxRecord]) -> str:
+    if not records and not dead:
+        return ""
+    rows = []
+    for label, group in (("waiting for replay", records), ("refused (dead letter)", dead)):
+        for record in group:
+            rows.append(
+                "<tr>"
+                + "".join(
+                    f"<td>{html.escape(str(cell))}</td>"
+                    for cell in (
+                        label,
+                        f"{record.created:%Y-%m-%d %H:%M} UTC",
+                        record.model_id,
+                        record.size,
+                        record.reason,
+                        record.error or "",
+                    )
+                )
+                + "</tr>"
+            )
+    return (
+        "<h2>Not delivered</h2><div>Kept in the durable outbox; "
+        "<code>slack-alerts replay</code> delivers them (<code>--dead</code> after fixing "
+        "what Slack refused).</div><table class='summary undelivered'><tr><th>state</th>"
+        "<th>since</th><th>model</th><th>alerts</th><th>reason</th><th>error</th></tr>"
+        + "".join(rows)
+        + "</table>"
     )
-    severities = ["critical", "warning", "info", "message"]
-    models = sorted({m for m, _ in counts})
-    head = "".join(f"<th>{s}</th>" for s in severities)
+
+
+def render_outbox(
+    records: list[dict[str, Any]],
+    title: str = "slack-alerts preview",
+    undelivered: DurableOutbox | None = None,
+) -> str:
+    """The whole page: alerts per model and severity, undelivered alerts, then the
+    messages, newest first."""
+    counts: dict[str, Counter[str]] = {}
+    for record in records:
+        counts.setdefault(str(record.get("model_id", "")), Counter()).update(_alert_counts(record))
+    columns = ["critical", "warning", "info", "resolved", "message"]
+    head = "".join(f"<th>{c}</th>" for c in columns)
     rows = "".join(
-        f"<tr><td>{html.escape(m) or '(none)'}</td>"
-        + "".join(f"<td>{counts.get((m, s), 0)}</td>" for s in severities)
+        f"<tr><td>{html.escape(model) or '(none)'}</td>"
+        + "".join(f"<td>{counts[model].get(c, 0)}</td>" for c in columns)
         + "</tr>"
-        for m in models
+        for model in sorted(counts)
+    )
+    total_alerts = sum(
+        n for c in counts.values() for k, n in c.items() if k not in ("message", "resolved")
     )
     newest_first = sorted(records, key=lambda r: int(r.get("written_at_ns", 0)), reverse=True)
     messages = "".join(_render_message(r) for r in newest_first)
+    kept = _undelivered_section(
+        undelivered.pending() if undelivered else [],
+        undelivered.dead_letters() if undelivered else [],
+    )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
         "style-src 'unsafe-inline'; img-src data:\">"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body><main>"
-        f"<h1>{html.escape(title)}</h1><div>{len(records)} message(s), newest first.</div>"
+        f"<h1>{html.escape(title)}</h1><div>{total_alerts} alert(s) in {len(records)} "
+        "message(s), newest first.</div>"
         f"<table class='summary'><tr><th>model</th>{head}</tr>{rows}</table>"
-        f"{messages}</main></body></html>"
+        f"{kept}{messages}</main></body></html>"
     )
 
 
-def write_preview(directory: str | os.PathLike[str] | None = None) -> Path:
-    """Render ``directory``'s outbox to ``index.html`` inside it; returns its path."""
+def write_preview(
+    directory: str | os.PathLike[str] | None = None, undelivered: DurableOutbox | None = None
+) -> Path:
+    """Render ``directory``'s outbox to ``index.html`` inside it; returns its path.
+
+    ``undelivered``: a durable outbox whose pending records and dead letters
+    the page lists too.
+    """
     folder = Path(directory) if directory is not None else default_outbox_dir()
     folder.mkdir(parents=True, exist_ok=True)
     page = folder / "index.html"
-    page.write_text(render_outbox(read_outbox(folder)), encoding="utf-8")
+    page.write_text(render_outbox(read_outbox(folder), undelivered=undelivered), encoding="utf-8")
     return page

@@ -293,3 +293,48 @@ def test_render_value_survives_cycles() -> None:
     cyclic: dict[str, Any] = {}
     cyclic["self"] = cyclic
     assert "{...}" in render_value(cyclic)
+
+
+class TestReadableDriftLines:
+    def test_feature_drift_names_its_statistic(self) -> None:
+        alert = DriftAlert(
+            model_id="m",
+            model_name="M",
+            metric="feature:age",
+            current_value=0.3927,
+            baseline_value=0.0,
+            threshold=0.1,
+            details={"statistic": "PSI", "test": "KS", "p_value": 1.234e-8, "psi": 0.3927},
+        )
+        text = format_alert(alert)["text"]
+        assert "feature:age: PSI 0.39 (threshold 0.10), KS p = 1.2e-08" in text
+        assert "against a baseline of 0" not in text and "zero baseline" not in text
+
+    @pytest.mark.parametrize(
+        ("change", "phrase"),
+        [
+            ("missing_in_current", "the column is missing from the current data"),
+            ("new_in_current", "a new column, not in the reference data"),
+        ],
+    )
+    def test_schema_changes_say_what_happened(self, change: str, phrase: str) -> None:
+        alert = DriftAlert(
+            model_id="m",
+            model_name="M",
+            metric="schema:lactate",
+            current_value=0.0,
+            baseline_value=1.0,
+            threshold=0.0,
+            details={"schema_change": change},
+        )
+        text = format_alert(alert)["text"]
+        assert f"schema:lactate: {phrase}" in text and "against a baseline" not in text
+
+    def test_words_about_phi_are_not_redacted(self) -> None:
+        alert = SafetyEvent(
+            event_type="phi_in_output",
+            model_id="m",
+            description="Model output contained email, mrn pattern(s); MRN: 40221987 leaked",
+        )
+        text = str(format_alert(alert))
+        assert "mrn pattern(s)" in text and "40221987" not in text and "[MRN]" in text

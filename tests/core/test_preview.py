@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,14 +109,19 @@ def test_hostile_records_are_contained() -> None:
     assert "url(x)" not in page
 
 
+EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+
+
 def _chromium() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
+    if found and EMOJI_FONT.exists():
         return found
     if shutil.which("apt-get") is None:
-        return None
-    # Debian's chromium; the test installs it when missing (CI machines start without it).
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        return found
+    # Debian's chromium, and an emoji font so the screenshot shows emoji rather
+    # than empty boxes; installed when missing (CI machines start without them).
+    packages = ["chromium", "fonts-noto-color-emoji"]
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
         try:
             subprocess.run(
                 command,
@@ -125,7 +131,7 @@ def _chromium() -> str | None:
                 env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
             )
         except (subprocess.SubprocessError, OSError):
-            return None
+            return found
     return shutil.which("chromium")
 
 
@@ -172,3 +178,40 @@ def test_page_in_headless_chromium(chromium: str, tmp_path: Path) -> None:
     shot = ARTIFACTS / "preview.png"
     done = _run_chromium(chromium, "--window-size=1000,1300", f"--screenshot={shot}", page.as_uri())
     assert done.returncode == 0 and shot.stat().st_size > 10_000
+    assert EMOJI_FONT.exists(), "no emoji font: the screenshot shows empty boxes for emoji"
+
+
+def test_counts_alerts_not_messages_and_lists_what_was_not_delivered(
+    tmp_path: Path, webhook_server: Any
+) -> None:
+    from slack_alerts import DurableOutbox
+    from slack_alerts.pipeline import AlertPipeline
+    from slack_alerts.state import SqliteStateStore
+    from slack_alerts.testing import ScriptedResponse
+
+    preview = SlackAlertClient(None, outbox_dir=tmp_path / "preview")
+    digest = [
+        DriftAlert(
+            model_id="sepsis-v3",
+            model_name="Sepsis",
+            metric=f"feature:f{i}",
+            current_value=0.3,
+            baseline_value=0.0,
+            threshold=0.1,
+            severity="critical" if i == 0 else "warning",
+        )
+        for i in range(4)
+    ]
+    AlertPipeline(preview, SqliteStateStore(tmp_path / "s.db")).submit(digest)
+    preview.send_message("a test message")
+    outbox = DurableOutbox(tmp_path / "undelivered")
+    webhook_server.default = ScriptedResponse(400, "invalid_blocks")
+    client = SlackAlertClient(webhook_server.url, durable_outbox=outbox)
+    client.send(DriftAlert(**{**digest[0].model_dump(exclude={"fingerprint"}), "model_id": "x"}))
+    page = write_preview(tmp_path / "preview", undelivered=outbox).read_text()
+    row = page.split("<td>sepsis-v3</td>", 1)[1].split("</tr>", 1)[0]
+    cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
+    assert cells == ["1", "3", "0", "0", "0"]  # 4 alerts in one message, per severity
+    assert "<td>(none)</td><td>0</td><td>0</td><td>0</td><td>0</td><td>1</td>" in page
+    assert "Not delivered" in page and "refused (dead letter)" in page
+    assert "invalid_blocks" in page

@@ -68,7 +68,7 @@ def test_drift_flow_on_sample_data(webhook_server: LocalWebhookServer) -> None:
     (digest,) = texts(webhook_server)  # one message for the model's four alerts
     assert "4 alerts for Sepsis early warning" in digest and "3 critical, 1 warning" in digest
     everything = json.dumps(webhook_server.payloads())
-    assert "auroc is 0.78 against a baseline of 0.86" in everything
+    assert "auroc fell from 0.86 to 0.78" in everything
     assert "feature:lactate" in everything and "feature:bmi" not in everything
     assert len(report.healthy_fingerprints) == 5 + 1  # 5 stable features, accuracy
     key = artifact_key("drift", model_id)
