@@ -65,6 +65,7 @@ class ControlPlane:
         self._settings: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._open_until = 0.0  # the breaker: fail at once until then
+        self._local = threading.local()
 
     def _bounded_settings(self) -> SettingsContext:
         # Building settings costs ~20 ms; build them once per base settings.
@@ -83,9 +84,24 @@ class ControlPlane:
                 self._settings[key] = settings
         return SettingsContext(profile=context.profile, settings=settings)
 
+    def _client(self) -> SyncPrefectClient:
+        # One client per worker thread and settings, kept open: a new client
+        # costs an extra request (a CSRF token) before its first write.
+        context = self._bounded_settings()
+        key = id(context.settings)
+        clients: dict[int, SyncPrefectClient] = getattr(self._local, "clients", {})
+        self._local.clients = clients
+        client = clients.get(key)
+        if client is None:
+            with context:
+                client = get_client(sync_client=True)
+                client.__enter__()
+            clients[key] = client
+        return client
+
     def _run(self, fn: Callable[[SyncPrefectClient], T]) -> T:
-        with self._bounded_settings(), get_client(sync_client=True) as client:
-            return fn(client)
+        with self._bounded_settings():
+            return fn(self._client())
 
     def call(
         self,

@@ -1,12 +1,14 @@
 """``PrefectStateStore``: notification logs on the Prefect server, shared by every worker.
 
 A (receiver, model) group's log lives in Prefect Variables named
-``slack_alerts_log_<hash>_<n>``: firing fingerprints packed into as few
-variables as Prefect's 5,000-character value limit allows (about 40 per
-variable), plus the held-back count. Reading a log is **one** call (a
-filter on the name prefix, paged at 200 variables, about 8,000
-fingerprints); saving writes only the variables that changed, usually one.
-So per-model cost does not grow with the number of features checked.
+``slack_alerts_log_<hash>_<n>``: the firing fingerprints, compressed and
+spread over as few variables as Prefect's 5,000-character value limit
+allows (about 150 per variable), plus the held-back count. Reading a log
+is **one** call (a filter on the name prefix, paged at 200 variables, some
+30,000 fingerprints); saving writes only the variables that changed: one
+for a typical model, one more per ~150 firing fingerprints beyond that.
+Per-model cost does not grow with the number of features checked, only
+with the number firing at once.
 
 What is stored is bounded and PHI-free: fingerprints (hashes), titles
 truncated and PHI-redacted, times and counts; the model id appears only
@@ -19,8 +21,10 @@ The group is locked while its log is edited: a global concurrency limit of
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,36 +55,65 @@ def _time(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+def _pack(entries: dict[str, Any]) -> str:
+    raw = json.dumps(entries, separators=(",", ":")).encode()
+    return base64.b85encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def _unpack(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(zlib.decompress(base64.b85decode(text)))
+    return data
+
+
+def _bucket(fingerprint: str, buckets: int) -> int:
+    # Stable assignment: a fingerprint stays in its variable while the count holds.
+    return (int(fingerprint[:8], 16) * buckets) >> 32
+
+
 def encode(log: NotificationLog) -> list[dict[str, Any]]:
-    """The log as variable values, each under ``CHUNK_CHARACTERS`` of JSON."""
-    entries = [
-        (
-            s.fingerprint,
-            [s.title, _epoch(s.first_seen), _epoch(s.last_seen), _epoch(s.last_sent), s.count],
-        )
+    """The log as variable values, each under ``CHUNK_CHARACTERS`` of JSON.
+
+    Entries are compressed (zlib, base85): about 150 firing fingerprints fit
+    in one variable, so a typical model's log is one variable.
+    """
+    entries = {
+        s.fingerprint: [
+            s.title,
+            _epoch(s.first_seen),
+            _epoch(s.last_seen),
+            _epoch(s.last_sent),
+            s.count,
+        ]
         for s in sorted(log.states.values(), key=lambda s: s.fingerprint)
         if s.firing
-    ]
+    }
     suppressed = log.suppressed
     head: dict[str, Any] = {
         "u": _epoch(datetime.now(UTC)),
         "sup": [suppressed.count, _epoch(suppressed.since)] if suppressed else None,
     }
-    chunks: list[dict[str, Any]] = [{**head, "s": {}}]
-    size = len(json.dumps(chunks[0]))
-    for fingerprint, entry in entries:
-        cost = len(json.dumps({fingerprint: entry})) + 1
-        if size + cost > CHUNK_CHARACTERS and chunks[-1]["s"]:
-            chunks.append({"s": {}})
-            size = len(json.dumps(chunks[-1]))
-        chunks[-1]["s"][fingerprint] = entry
-        size += cost
-    return chunks
+    buckets = 1
+    while True:
+        groups: list[dict[str, Any]] = [{} for _ in range(buckets)]
+        for fingerprint, entry in entries.items():
+            groups[_bucket(fingerprint, buckets)][fingerprint] = entry
+        chunks = [
+            {**(head if i == 0 else {}), "n": buckets, "i": i, "z": _pack(group)}
+            for i, group in enumerate(groups)
+        ]
+        if all(len(json.dumps(c)) <= CHUNK_CHARACTERS for c in chunks):
+            return chunks
+        buckets *= 2
 
 
 def decode(receiver: str, model_id: str, values: list[dict[str, Any]]) -> NotificationLog:
     log = NotificationLog(receiver, model_id)
+    # A save interrupted mid-way can leave variables of an older layout: read
+    # the newest layout only (the largest bucket count present).
+    layout = max((int(v.get("n", 1)) for v in values), default=1)
     for value in values:
+        if int(value.get("n", 1)) != layout:
+            continue
         if "u" in value:
             log.updated_at = _time(value.get("u"))
             sup = value.get("sup")
@@ -88,9 +121,13 @@ def decode(receiver: str, model_id: str, values: list[dict[str, Any]]) -> Notifi
                 since = _time(sup[1])
                 if since is not None:
                     log.suppressed = SuppressedSummary(int(sup[0]), since)
-        for fingerprint, entry in dict(value.get("s") or {}).items():
+        try:
+            entries = _unpack(str(value.get("z", "")))
+        except (ValueError, zlib.error):
+            continue  # unreadable: fail open for these fingerprints
+        for fingerprint, entry in entries.items():
             title, first, last, sent, count = entry
-            state = FingerprintState(
+            log.states[fingerprint] = FingerprintState(
                 fingerprint=fingerprint,
                 model_id=model_id,
                 title=str(title),
@@ -100,10 +137,6 @@ def decode(receiver: str, model_id: str, values: list[dict[str, Any]]) -> Notifi
                 count=int(count),
                 firing=True,
             )
-            known = log.states.get(fingerprint)
-            # A save interrupted mid-way can leave a fingerprint in two variables.
-            if known is None or state.last_seen > known.last_seen:
-                log.states[fingerprint] = state
     return log
 
 

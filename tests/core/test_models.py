@@ -191,3 +191,25 @@ def test_reference_field_names() -> None:
         "timestamp",
         "metadata",
     }
+
+
+class TestBoundsAtConstruction:
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("model_id", "m" * 5000), ("metric", "x" * 257), ("model_name", "n" * 513)],
+    )
+    def test_identifiers_are_bounded_and_named(self, field: str, value: str) -> None:
+        with pytest.raises(ValidationError) as err:
+            drift(**{field: value})
+        assert err.value.errors()[0]["loc"] == (field,)
+
+    @pytest.mark.parametrize("stamp", ["0001-01-01T00:00+05:00", "9999-12-31T23:59-05:00"])
+    def test_timestamps_must_fit_in_utc(self, stamp: str) -> None:
+        with pytest.raises(ValidationError) as err:
+            drift(timestamp=stamp)
+        assert err.value.errors()[0]["loc"] == ("timestamp",)
+        assert "UTC" in str(err.value)
+
+    def test_edges_that_fit_are_kept_in_utc(self) -> None:
+        assert drift(timestamp="0001-01-01T05:00+05:00").timestamp == datetime(1, 1, 1, tzinfo=UTC)
+        assert drift(timestamp="9999-12-31T23:59+00:00").timestamp.tzinfo is UTC

@@ -173,3 +173,16 @@ def test_prefect_store_two_processes_never_lose_counts(
     log = PrefectStateStore(ControlPlane()).read(key, model)
     assert log.states[alert(model).fingerprint].count == 2 * per_process  # no update lost
     assert len(webhook_server.payloads()) == 1  # posted once, then deduplicated
+
+
+def test_a_skewed_clock_is_warned_about(webhook_server: LocalWebhookServer, tmp_path: Path) -> None:
+    import sqlite3
+
+    client = SlackAlertClient(webhook_server.url)
+    pipeline = AlertPipeline(client, SqliteStateStore(tmp_path / "state.db"))
+    assert pipeline.submit([alert("skewed")]).delivered
+    ahead = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    with sqlite3.connect(tmp_path / "state.db") as connection:
+        connection.execute("UPDATE group_state SET updated_at = ?", (ahead,))
+    outcome = pipeline.submit([alert("skewed", metric="other")])
+    assert any("clock skew" in note and "NTP" in note for note in outcome.notes)
