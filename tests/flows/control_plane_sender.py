@@ -10,6 +10,7 @@ python -m tests.flows.control_plane_sender one <webhook-url> <model-id>
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -33,7 +34,10 @@ def alert(model_id: str, metric: str) -> DriftAlert:
 
 
 @flow(name="control-plane-sends")
-def sends(url: str, model_id: str, count: int) -> None:
+def sends(model_id: str, count: int) -> None:
+    # The URL comes from the environment: a flow parameter is stored by Prefect in
+    # the clear, and this process must leave no trace of the webhook's secret.
+    url = os.environ["TEST_WEBHOOK_URL"]
     block = SlackAlertsWebhook(webhook_url=url, rate_limit_per_minute=600)  # type: ignore[arg-type]
     for i in range(count):
         state = send_alert(alert(model_id, f"m{i}"), block, return_state=True)
@@ -42,7 +46,8 @@ def sends(url: str, model_id: str, count: int) -> None:
 
 
 @flow(name="control-plane-one")
-def one(url: str, model_id: str, timeout: float) -> str:
+def one(model_id: str, timeout: float) -> str:
+    url = os.environ["TEST_WEBHOOK_URL"]
     block = SlackAlertsWebhook(webhook_url=url, timeout_seconds=timeout)  # type: ignore[arg-type]
     outcome, _ = deliver([alert(model_id, "locked")], block)
     return outcome.alerts[0].status.value
@@ -50,10 +55,11 @@ def one(url: str, model_id: str, timeout: float) -> str:
 
 if __name__ == "__main__":
     command, url, model_id = sys.argv[1], sys.argv[2], sys.argv[3]
+    os.environ["TEST_WEBHOOK_URL"] = url
     started = time.monotonic()
     if command == "sends":
-        sends(url, model_id, int(sys.argv[4]))
+        sends(model_id, int(sys.argv[4]))
     else:
         print("HOLDING" if command == "hold" else "WAITING", flush=True)
-        status = one(url, model_id, 600.0 if command == "hold" else 10.0)
+        status = one(model_id, 600.0 if command == "hold" else 10.0)
         print(f"OUTCOME {status} {time.monotonic() - started:.1f}", flush=True)
