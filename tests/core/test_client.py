@@ -17,20 +17,12 @@ from slack_alerts import (
     read_outbox,
 )
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
+from tests import factories
 from tests.blockkit import problems
 
 
-def drift(severity: str = "warning", model_id: str = "sepsis-v3", **kw: Any) -> DriftAlert:
-    data: dict[str, Any] = dict(
-        model_id=model_id,
-        model_name="Sepsis",
-        metric="auc",
-        current_value=0.7,
-        baseline_value=0.8,
-        threshold=0.05,
-        severity=severity,
-    )
-    return DriftAlert(**{**data, **kw})
+def drift(severity: str = "warning", **kw: Any) -> DriftAlert:
+    return factories.drift(severity=severity, **kw)
 
 
 def fast_client(url: str | None, **kw: Any) -> SlackAlertClient:

@@ -19,6 +19,7 @@ from slack_alerts import (
 )
 from slack_alerts.formatting import FormatOptions, normalize_mention, plain_message, render_value
 from slack_alerts.models import MAX_ID_LENGTH, MAX_NAME_LENGTH
+from tests import factories
 from tests.blockkit import all_text, problems
 
 HOSTILE = st.one_of(
@@ -129,16 +130,13 @@ def test_any_alert_gives_a_valid_payload(
 
 def drift(**kw: Any) -> DriftAlert:
     base: dict[str, Any] = dict(
-        model_id="sepsis-v3",
         model_name="Sepsis risk",
         metric="auc",
         current_value=0.78,
         baseline_value=0.86,
-        threshold=0.05,
         timestamp="2026-11-29T10:15:00Z",
     )
-    base.update(kw)
-    return DriftAlert(**base)
+    return factories.drift(**{**base, **kw})
 
 
 class TestDriftMessage:

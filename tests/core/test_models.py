@@ -6,19 +6,14 @@ import pytest
 from pydantic import ValidationError
 
 from slack_alerts import DriftAlert, FAVESViolation, SafetyEvent, SeverityLevel
+from tests import factories
 
 
 def drift(**overrides: object) -> DriftAlert:
-    data: dict[str, object] = dict(
-        model_id="sepsis-v3",
-        model_name="Sepsis risk",
-        metric="auc",
-        current_value=0.78,
-        baseline_value=0.86,
-        threshold=0.05,
+    base: dict[str, object] = dict(
+        model_name="Sepsis risk", metric="auc", current_value=0.78, baseline_value=0.86
     )
-    data.update(overrides)
-    return DriftAlert(**data)  # type: ignore[arg-type]
+    return factories.drift(**{**base, **overrides})
 
 
 class TestSeverityLevel:

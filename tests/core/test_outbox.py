@@ -15,23 +15,12 @@ from typing import Any
 
 import pytest
 
-from slack_alerts import DriftAlert, DurableOutbox, OutboxRecord, SlackAlertClient
+from slack_alerts import DurableOutbox, OutboxRecord, SlackAlertClient
 from slack_alerts.models import alert_to_record
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
+from tests.factories import drift
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def drift(model_id: str = "sepsis-v3", **kw: Any) -> DriftAlert:
-    data: dict[str, Any] = dict(
-        model_id=model_id,
-        model_name="Sepsis",
-        metric="auroc",
-        current_value=0.7,
-        baseline_value=0.8,
-        threshold=0.05,
-    )
-    return DriftAlert(**{**data, **kw})
 
 
 def record(model_id: str, when: datetime, **kw: Any) -> OutboxRecord:
