@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from slack_alerts import DriftAlert, DurableOutbox, RetryPolicy, SlackAlertClient  # noqa: E402
 from slack_alerts.pipeline import AlertPipeline  # noqa: E402
-from slack_alerts.state import SqliteStateStore  # noqa: E402
+from slack_alerts.sqlstate import SqliteStateStore  # noqa: E402
 from slack_alerts.testing import LocalWebhookServer  # noqa: E402
 
 

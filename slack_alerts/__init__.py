@@ -7,6 +7,8 @@ It never imports Prefect, and importing it does not import numpy, pandas or
 scipy (the statistics live in ``slack_alerts.checks``).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from slack_alerts.client import SlackAlertClient
 from slack_alerts.config import ConfigError, KindRoute, SlackAlertsConfig
 from slack_alerts.delivery import DeliveryResult, DeliveryStatus, MessageMeta, WebhookResponse
@@ -32,7 +34,7 @@ from slack_alerts.pipeline import AlertOutcome, AlertPipeline, AlertStatus, Pipe
 from slack_alerts.rate_limit import RateLimiter
 from slack_alerts.retry import RetryPolicy
 from slack_alerts.routing import KindRouter, Receiver, ReceiverSettings, Router, StaticRouter
-from slack_alerts.state import MemoryStateStore, SqliteStateStore, StateStore
+from slack_alerts.state import MemoryStateStore, StateStore
 from slack_alerts.text import escape_mrkdwn, redact_phi, redact_secrets, redact_url
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "SeverityLevel",
     "SlackAlertClient",
     "SlackAlertsConfig",
+    "SqlStateStore",
     "SqliteStateStore",
     "StateStore",
     "StaticRouter",
@@ -84,3 +87,15 @@ __all__ = [
     "redact_url",
 ]
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from slack_alerts.sqlstate import SqliteStateStore, SqlStateStore
+
+
+def __getattr__(name: str) -> Any:
+    # The SQL stores need SQLAlchemy: imported on first use, not with the package.
+    if name in ("SqliteStateStore", "SqlStateStore"):
+        from slack_alerts import sqlstate
+
+        return getattr(sqlstate, name)
+    raise AttributeError(f"module 'slack_alerts' has no attribute {name!r}")

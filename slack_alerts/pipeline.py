@@ -272,7 +272,7 @@ class AlertPipeline:
         if isinstance(router, Receiver):
             router = StaticRouter(router)
         if store is None:
-            from slack_alerts.state import SqliteStateStore
+            from slack_alerts.sqlstate import SqliteStateStore
 
             store = SqliteStateStore()
         self._router: Router | None = router

@@ -18,29 +18,24 @@ log against every other writer (across processes) until ``close``, so
 read-modify-write never loses a count; a lock that cannot be had within
 ``wait_seconds`` raises ``LockTimeout``, a store that cannot be reached
 raises ``StateUnavailable``. Reading and writing a log are one call each,
-whatever the number of fingerprints. Embedded stores: ``MemoryStateStore``
-(one process) and ``SqliteStateStore`` (processes on one machine); the
-Prefect flows keep logs on the Prefect server (``flows.backend.state``).
+whatever the number of fingerprints. Stores: ``MemoryStateStore`` (one
+process), ``slack_alerts.sqlstate.SqlStateStore`` (SQLite for processes on
+one machine, PostgreSQL for a fleet), and the Prefect server's Variables
+(``flows.backend.state``, the flows' default).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from slack_alerts.formatting import ResolvedNotice, SuppressedSummary, alert_title
 from slack_alerts.models import Alert
 from slack_alerts.text import redact_phi, single_line, truncate
 
-STATE_ENV = "SLACK_ALERTS_STATE"
 DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
 MAX_TITLE = 120
 
@@ -205,147 +200,3 @@ class MemoryStateStore:
         if not lock.acquire(timeout=max(0.0, wait_seconds)):
             raise LockTimeout(f"state of model {model_id!r} stayed locked for {wait_seconds:g}s")
         return _MemorySession(self, key, lock)
-
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS alert_state (receiver TEXT NOT NULL, model_id TEXT NOT NULL,"
-    " fingerprint TEXT NOT NULL, title TEXT NOT NULL, first_seen TEXT NOT NULL,"
-    " last_seen TEXT NOT NULL, last_sent TEXT, count INTEGER NOT NULL,"
-    " PRIMARY KEY (receiver, model_id, fingerprint))",
-    "CREATE TABLE IF NOT EXISTS group_state (receiver TEXT NOT NULL, model_id TEXT NOT NULL,"
-    " suppressed_count INTEGER NOT NULL, suppressed_since TEXT, updated_at TEXT,"
-    " PRIMARY KEY (receiver, model_id))",
-)
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-class _SqliteSession:
-    def __init__(self, connection: sqlite3.Connection, receiver: str, model_id: str) -> None:
-        self.connection, self.receiver, self.model_id = connection, receiver, model_id
-
-    def load(self) -> NotificationLog:
-        key = (self.receiver, self.model_id)
-        rows = self.connection.execute(
-            "SELECT fingerprint, title, first_seen, last_seen, last_sent, count FROM alert_state"
-            " WHERE receiver = ? AND model_id = ?",
-            key,
-        ).fetchall()
-        group = self.connection.execute(
-            "SELECT suppressed_count, suppressed_since, updated_at FROM group_state"
-            " WHERE receiver = ? AND model_id = ?",
-            key,
-        ).fetchone()
-        log = NotificationLog(self.receiver, self.model_id)
-        for fingerprint, title, first, last, sent, count in rows:
-            log.states[fingerprint] = FingerprintState(
-                fingerprint=fingerprint,
-                model_id=self.model_id,
-                title=title,
-                first_seen=datetime.fromisoformat(first),
-                last_seen=datetime.fromisoformat(last),
-                last_sent=_time(sent),
-                count=int(count),
-                firing=True,
-            )
-        if group is not None:
-            count, since, updated = group
-            since_time = _time(since)
-            if count and since_time is not None:
-                log.suppressed = SuppressedSummary(int(count), since_time)
-            log.updated_at = _time(updated)
-        return log
-
-    def save(self, log: NotificationLog) -> None:
-        key = (self.receiver, self.model_id)
-        self.connection.execute("DELETE FROM alert_state WHERE receiver = ? AND model_id = ?", key)
-        self.connection.executemany(
-            "INSERT INTO alert_state VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    *key,
-                    s.fingerprint,
-                    s.title,
-                    s.first_seen.isoformat(),
-                    s.last_seen.isoformat(),
-                    s.last_sent.isoformat() if s.last_sent else None,
-                    s.count,
-                )
-                for s in log.states.values()
-                if s.firing
-            ],
-        )
-        suppressed = log.suppressed
-        self.connection.execute(
-            "INSERT OR REPLACE INTO group_state VALUES (?, ?, ?, ?, ?)",
-            (
-                *key,
-                suppressed.count if suppressed else 0,
-                suppressed.since.isoformat() if suppressed else None,
-                datetime.now(UTC).isoformat(),
-            ),
-        )
-
-    def close(self) -> None:
-        try:
-            if self.connection.in_transaction:
-                self.connection.execute("COMMIT")
-        finally:
-            self.connection.close()
-
-
-class SqliteStateStore:
-    """Logs in a local SQLite file (``$SLACK_ALERTS_STATE`` or ``~/.local/state``).
-
-    ``open`` takes SQLite's write lock (``BEGIN IMMEDIATE``) until ``close``,
-    so read-modify-write from several processes on one machine never loses
-    an update. The lock is machine-wide, whatever the group.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        default = Path.home() / ".local" / "state" / "slack-alerts" / "alerts.sqlite3"
-        self.path = Path(path) if path is not None else Path(os.environ.get(STATE_ENV) or default)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + 30
-        while True:
-            # Switching to WAL needs a moment of exclusive access; a process
-            # starting at the same time may hold the file, so try again.
-            try:
-                with contextlib.closing(self._connect(30)) as connection:
-                    connection.execute("PRAGMA journal_mode=WAL")
-                    for statement in _SCHEMA:
-                        connection.execute(statement)
-                return
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def _connect(self, wait_seconds: float) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=max(0.001, wait_seconds), isolation_level=None)
-
-    def open(self, receiver: str, model_id: str, *, wait_seconds: float) -> StateSession:
-        try:
-            connection = self._connect(wait_seconds)
-        except sqlite3.Error as exc:
-            raise StateUnavailable(f"cannot open {self.path}: {type(exc).__name__}") from None
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            connection.close()
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise LockTimeout(
-                    f"{self.path} stayed locked for {wait_seconds:g}s by another process"
-                ) from None
-            raise StateUnavailable(f"cannot lock {self.path}: {type(exc).__name__}") from None
-        return _SqliteSession(connection, receiver, model_id)
-
-    def read(self, receiver: str, model_id: str) -> NotificationLog:
-        """The current log of one group (locks it briefly)."""
-        session = self.open(receiver, model_id, wait_seconds=60)
-        try:
-            return session.load()
-        finally:
-            session.close()

@@ -1,6 +1,7 @@
 """One contract for the pipeline, run over both backends, as Alertmanager's notify tests.
 
 - ``embedded``: SQLite state, in-process limits (what the core client uses);
+- ``postgresql``: state in a real PostgreSQL database (advisory locks);
 - ``prefect``: state in Prefect Variables under a lock with a lease, limits
   as global concurrency limits, on a real Prefect API (the test harness).
 
@@ -11,6 +12,8 @@ and a failure after a delivered post is never reported as a failure.
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,13 +30,13 @@ from slack_alerts import (
     Receiver,
     ReceiverSettings,
     RetryPolicy,
-    SqliteStateStore,
     WebhookSender,
 )
 from slack_alerts.gate import Gate
 from slack_alerts.notify.preview import PreviewSink
 from slack_alerts.pipeline import AlertPipeline
 from slack_alerts.routing import Route, Router
+from slack_alerts.sqlstate import SqliteStateStore, SqlStateStore
 from slack_alerts.state import StateSession, StateStore, StateUnavailable
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
 from tests.blockkit import problems
@@ -50,14 +53,41 @@ class Backend:
     broken_store: StateStore  # same kind, but its backend cannot be reached
 
 
-@pytest.fixture(params=["embedded", "prefect"])
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this module, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    name = f"slack_alerts_contract_{uuid.uuid4().hex[:8]}"
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["embedded", "postgresql", "prefect"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    from sqlalchemy import create_engine
+
     if request.param == "embedded":
-        broken = SqliteStateStore(tmp_path / "broken.sqlite3")
-        broken.path = tmp_path  # a folder: SQLite cannot open it
+        broken = SqliteStateStore(tmp_path / "gone" / "broken.sqlite3")
+        broken.engine.dispose()
+        shutil.rmtree(tmp_path / "gone")  # SQLite cannot open a file in a missing folder
         yield Backend(
             "embedded", SqliteStateStore(tmp_path / "state.sqlite3"), InProcessGate(), broken
         )
+        return
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        store, unreachable = SqlStateStore(url), SqlStateStore(url)
+        unreachable.engine = create_engine(
+            "postgresql+psycopg://postgres@127.0.0.1:9/none", connect_args={"connect_timeout": 2}
+        )
+        yield Backend("postgresql", store, InProcessGate(), unreachable)
+        store.engine.dispose()
         return
     request.getfixturevalue("prefect_api")
     from flows.backend.controlplane import ControlPlane

@@ -186,7 +186,7 @@ def test_counts_alerts_not_messages_and_lists_what_was_not_delivered(
 ) -> None:
     from slack_alerts import DurableOutbox
     from slack_alerts.pipeline import AlertPipeline
-    from slack_alerts.state import SqliteStateStore
+    from slack_alerts.sqlstate import SqliteStateStore
     from slack_alerts.testing import ScriptedResponse
 
     preview = SlackAlertClient(None, outbox_dir=tmp_path / "preview")

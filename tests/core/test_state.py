@@ -9,7 +9,8 @@ from pathlib import Path
 
 from slack_alerts import DriftAlert, SeverityLevel, SlackAlertClient
 from slack_alerts.pipeline import AlertPipeline
-from slack_alerts.state import SqliteStateStore, plan
+from slack_alerts.sqlstate import SqliteStateStore
+from slack_alerts.state import plan
 from slack_alerts.testing import LocalWebhookServer
 from tests.blockkit import problems
 
@@ -110,7 +111,7 @@ def test_two_processes_never_lose_counts(
         "from datetime import UTC, datetime\n"
         "from slack_alerts import DriftAlert, SlackAlertClient\n"
         "from slack_alerts.pipeline import AlertPipeline\n"
-        "from slack_alerts.state import SqliteStateStore\n"
+        "from slack_alerts.sqlstate import SqliteStateStore\n"
         f"client = SlackAlertClient({webhook_server.url!r})\n"
         f"pipeline = AlertPipeline(client, SqliteStateStore({str(state)!r}))\n"
         "alert = DriftAlert(model_id='shared', model_name='shared', metric='auroc',"
@@ -183,6 +184,6 @@ def test_a_skewed_clock_is_warned_about(webhook_server: LocalWebhookServer, tmp_
     assert pipeline.submit([alert("skewed")]).delivered
     ahead = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     with sqlite3.connect(tmp_path / "state.db") as connection:
-        connection.execute("UPDATE group_state SET updated_at = ?", (ahead,))
+        connection.execute("UPDATE slack_alerts_group_state SET updated_at = ?", (ahead,))
     outcome = pipeline.submit([alert("skewed", metric="other")])
     assert any("clock skew" in note and "NTP" in note for note in outcome.notes)
