@@ -16,6 +16,7 @@ success.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -28,17 +29,34 @@ from slack_alerts.models import Alert
 from slack_alerts.outbox import DurableOutbox, OutboxRecord
 from slack_alerts.pipeline import AlertPipeline, HealthyRef, PipelineOutcome
 from slack_alerts.routing import Router
+from slack_alerts.state import StateStore
 
 CONTROL = ControlPlane()
 CONFIGURATION = "configuration"
 CONTROL_PLANE = "control_plane_unavailable"
+STATE_URL_ENV = "SLACK_ALERTS_STATE_URL"
+_stores: dict[str, StateStore] = {}
+
+
+def state_store() -> StateStore:
+    """Where the flows keep alert state: Prefect Variables (no setup), or a SQL
+    database when ``$SLACK_ALERTS_STATE_URL`` names one (``postgresql://…``): one
+    query per model's log however many fingerprints, for large fleets."""
+    url = os.environ.get(STATE_URL_ENV)
+    if not url:
+        return PrefectStateStore(CONTROL)
+    if url not in _stores:
+        from slack_alerts.sqlstate import SqlStateStore, database_url
+
+        _stores[url] = SqlStateStore(database_url(url))
+    return _stores[url]
 
 
 def prefect_pipeline(route: Mapping[str, str], router: Router | None = None) -> AlertPipeline:
     """An ``AlertPipeline`` whose state, limits and events live on the Prefect server."""
     return AlertPipeline(
         router,
-        PrefectStateStore(CONTROL),
+        state_store(),
         gate=PrefectGate(CONTROL),
         outbox=DurableOutbox(),
         observer=PrefectObserver(),
