@@ -84,3 +84,20 @@ def prefect_env(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> d
     # not make this process's later sends of the same alerts "deduplicated".
     env["PREFECT_LOCAL_STORAGE_PATH"] = str(tmp_path_factory.mktemp("subprocess-results"))
     return env
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database (127.0.0.1:5432) for one test module, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"slack_alerts_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -254,3 +254,26 @@ def test_imports_stay_light(statement: str, forbidden: tuple[str, ...]) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_state_in_postgresql_when_configured(
+    webhook_server: LocalWebhookServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.setenv("SLACK_ALERTS_STATE_URL", postgres_url)
+    block = SlackAlertsWebhook(webhook_url=webhook_server.url)  # type: ignore[arg-type]
+    alerts = [drift(unique(), metric=f"f{i}") for i in range(3)]
+
+    @flow
+    def twice() -> list[str]:
+        first = send_alerts(alerts, block)
+        second = send_alerts(alerts, block)
+        return [o.status for o in first.alerts + second.alerts]
+
+    assert twice() == ["sent"] * 3 + ["deduplicated"] * 3
+    engine = create_engine(postgres_url)
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT count(*) FROM slack_alerts_alert_state")).scalar()
+    engine.dispose()
+    assert stored == 3
