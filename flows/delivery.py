@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from flows.backend.controlplane import ControlPlane, ControlPlaneUnavailable
 from flows.backend.events import PrefectObserver
 from flows.backend.gate import PrefectGate
+from flows.backend.silences import PrefectSilenceStore
 from flows.backend.state import PrefectStateStore
 from flows.routing import WebhookNotFound, WebhookRef, resolve_router, route_for
 from slack_alerts.models import Alert
 from slack_alerts.outbox import DurableOutbox, OutboxRecord
 from slack_alerts.pipeline import AlertPipeline, HealthyRef, PipelineOutcome
 from slack_alerts.routing import Router
+from slack_alerts.silences import SilenceStore
 from slack_alerts.state import StateStore
 
 CONTROL = ControlPlane()
@@ -52,14 +54,24 @@ def state_store() -> StateStore:
     return _stores[url]
 
 
+_PREFECT_SILENCES = PrefectSilenceStore(CONTROL)
+
+
+def silence_store() -> SilenceStore:
+    """Silences live beside the state: on the Prefect server, or in the SQL database."""
+    store = state_store()
+    return store if isinstance(store, SilenceStore) else _PREFECT_SILENCES
+
+
 def prefect_pipeline(route: Mapping[str, str], router: Router | None = None) -> AlertPipeline:
-    """An ``AlertPipeline`` whose state, limits and events live on the Prefect server."""
+    """An ``AlertPipeline`` whose state, limits, silences and events live on the Prefect server."""
     return AlertPipeline(
         router,
         state_store(),
         gate=PrefectGate(CONTROL),
         outbox=DurableOutbox(),
         observer=PrefectObserver(),
+        silences=silence_store(),
         route=route,
     )
 

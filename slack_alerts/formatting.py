@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,6 +91,9 @@ class FormatOptions:
     redact_pii: bool = True
     dashboard_url_template: str | None = None
     runbook_url_template: str | None = None
+    # Set for destinations that receive button presses (a Slack app with
+    # interactivity): the receiver's key, carried in the buttons' value.
+    interaction_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,35 @@ def _expand_template(template: str, alert: Alert) -> str:
     )
 
 
+ACK_ACTION = "slack_alerts.ack"
+SILENCE_ACTIONS = {"slack_alerts.silence_4h": 4, "slack_alerts.silence_24h": 24}
+INTERACTIVE_ACTIONS = frozenset({ACK_ACTION, *SILENCE_ACTIONS})
+
+
+def interaction_value(receiver_key: str, model_id: str) -> str:
+    """What a button carries back: the group it acts on (never user text shown)."""
+    return json.dumps({"r": receiver_key, "m": model_id}, separators=(",", ":"))
+
+
+def _interactive_buttons(alert: Alert, options: FormatOptions) -> list[dict[str, Any]]:
+    if not options.interaction_key:
+        return []
+    value = interaction_value(options.interaction_key, alert.model_id)
+    labels = [(ACK_ACTION, "Acknowledge")] + [
+        (action, f"Silence {hours} h") for action, hours in SILENCE_ACTIONS.items()
+    ]
+    return [
+        {
+            "type": "button",
+            "text": _plain(label, BlockKitLimits.BUTTON_TEXT),
+            "action_id": action,
+            "value": value,
+            **({"style": "primary"} if action == ACK_ACTION else {}),
+        }
+        for action, label in labels
+    ]
+
+
 def _buttons(
     alert: Alert, extras: Mapping[str, Any], options: FormatOptions
 ) -> list[dict[str, Any]]:
@@ -216,7 +248,7 @@ def _buttons(
                 "action_id": label.lower().replace(" ", "_"),
             }
         )
-    return buttons
+    return _interactive_buttons(alert, options) + buttons
 
 
 def _extras(alert: Alert) -> Mapping[str, Any]:
@@ -326,8 +358,12 @@ def format_alert(
     options: FormatOptions | None = None,
     *,
     suppressed: SuppressedSummary | None = None,
+    extra_context: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Build the webhook payload for one alert."""
+    """Build the webhook payload for one alert.
+
+    ``extra_context``: our own sentences for the context line (not user text).
+    """
     options = options or FormatOptions()
     severity = alert.severity
     label = KIND_LABELS[alert.kind]
@@ -353,6 +389,7 @@ def format_alert(
         context.append(f"{hidden} more detail{'s' if hidden != 1 else ''} not shown")
     if suppressed is not None and suppressed.count > 0:
         context.append(f":mute: {suppressed.sentence()}")
+    context += list(extra_context)
     blocks.append(
         {
             "type": "context",
@@ -451,6 +488,7 @@ def format_digest(
     *,
     suppressed: SuppressedSummary | None = None,
     max_listed: int = MAX_DIGEST_LISTED,
+    extra_context: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One message for several alerts of one model, worst first.
 
@@ -461,7 +499,7 @@ def format_digest(
     if not alerts:
         raise ValueError("format_digest needs at least one alert")
     if len(alerts) == 1:
-        return format_alert(alerts[0], options, suppressed=suppressed)
+        return format_alert(alerts[0], options, suppressed=suppressed, extra_context=extra_context)
     options = options or FormatOptions()
     ordered = sorted(alerts, key=lambda a: (-a.severity.rank, a.timestamp))
     worst = ordered[0].severity
@@ -498,8 +536,15 @@ def format_digest(
         context.append(f"and {len(rest)} more: {_severity_counts(rest)}")
     if suppressed is not None and suppressed.count > 0:
         context.append(f":mute: {suppressed.sentence()}")
+    context += list(extra_context)
     blocks.append(
-        {"type": "context", "elements": [_mrkdwn(c, BlockKitLimits.CONTEXT_TEXT) for c in context]}
+        {
+            "type": "context",
+            "elements": [
+                _mrkdwn(c, BlockKitLimits.CONTEXT_TEXT)
+                for c in context[: BlockKitLimits.CONTEXT_ELEMENTS]
+            ],
+        }
     )
     buttons = _buttons(ordered[0], _extras(ordered[0]), options)
     if buttons:
@@ -564,3 +609,52 @@ def format_resolved(
         blocks,
         options,
     )
+
+
+def human_duration(seconds: float) -> str:
+    """``2 h 13 min``, ``3 d 4 h``, ``45 s``: how long something fired."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+def format_resolved_message(
+    model_id: str,
+    notices: list[ResolvedNotice],
+    fired_at: datetime,
+    resolved_at: datetime,
+    options: FormatOptions | None = None,
+) -> dict[str, Any]:
+    """A group's message turned green when all its alerts resolved (an in-place update)."""
+    options = options or FormatOptions()
+    model = _user_text(model_id, 200, options, one_line=True)
+    took = human_duration((resolved_at - fired_at).total_seconds())
+    header = f":white_check_mark: RESOLVED · {model}"
+    titles = ", ".join(
+        f"`{_user_text(n.title, 200, options, one_line=True)}`" for n in notices[:20]
+    )
+    more = f" and {len(notices) - 20} more" if len(notices) > 20 else ""
+    body = (
+        f"*Resolved after {took}*: fired {fired_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"resolved {resolved_at.astimezone(UTC):%H:%M} UTC.\n{titles}{more}"
+    )
+    blocks = [
+        {"type": "header", "text": _plain(header, BlockKitLimits.HEADER_TEXT)},
+        {"type": "section", "text": _mrkdwn(body, BlockKitLimits.SECTION_TEXT)},
+    ]
+    return _envelope(
+        f"[RESOLVED] {model} resolved after {took}", SeverityLevel.INFO, blocks, options
+    )
+
+
+def thread_reply(text: str, options: FormatOptions | None = None) -> dict[str, Any]:
+    """A short reply in a message's thread: our own sentence, no header."""
+    return plain_message(text, SeverityLevel.INFO, options)

@@ -30,27 +30,34 @@ run past ``lock_wait_seconds`` keeps its alerts in the outbox for replay.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
+from slack_alerts import messaging
 from slack_alerts.delivery import DeliveryResult, DeliveryStatus, MessageMeta
 from slack_alerts.formatting import (
     ResolvedNotice,
     SuppressedSummary,
     alert_title,
     format_digest,
-    format_resolved,
 )
 from slack_alerts.gate import Admission, Gate, InProcessGate
-from slack_alerts.logs import logger
 from slack_alerts.models import Alert, SeverityLevel, alert_from_record, alert_to_record
 from slack_alerts.outbox import DurableOutbox, OutboxRecord, OutboxUnavailable, record_id
+from slack_alerts.outcomes import (
+    AlertOutcome,
+    AlertStatus,
+    LoggingObserver,
+    PipelineObserver,
+    PipelineOutcome,
+    outcome_of,
+    safe_text,
+)
 from slack_alerts.routing import Receiver, Router, StaticRouter
+from slack_alerts.silences import Silence, SilenceStore, silencing
 from slack_alerts.state import (
     LockTimeout,
     NotificationLog,
@@ -58,145 +65,22 @@ from slack_alerts.state import (
     StateStore,
     plan,
 )
-from slack_alerts.text import redact_phi, single_line, truncate, untrusted_text
+from slack_alerts.text import untrusted_text
+
+__all__ = [
+    "AlertOutcome",
+    "AlertPipeline",
+    "AlertStatus",
+    "HealthyRef",
+    "LoggingObserver",
+    "PipelineObserver",
+    "PipelineOutcome",
+    "outcome_of",
+]
 
 DEFAULT_LOCK_WAIT_SECONDS = 120.0
 # A stored log written by a clock this far ahead of ours means skewed workers.
 CLOCK_SKEW_WARNING = timedelta(minutes=5)
-
-
-class AlertStatus(StrEnum):
-    """Where one alert ended. Every alert ends in exactly one of these."""
-
-    SENT = "sent"  # in a message Slack accepted
-    DEDUPLICATED = "deduplicated"  # already firing and sent within the repeat interval
-    RATE_LIMITED = "rate_limited"  # counted into the group's next message
-    FAILED_TRANSIENT = "failed_transient"  # in the durable outbox, for replay
-    FAILED_PERMANENT = "failed_permanent"  # in the dead letters, with the reason
-    KEPT = "kept"  # not attempted (lock taken, bad configuration); in the outbox
-
-    @property
-    def accounted(self) -> bool:
-        """True when nothing more needs doing for the alert."""
-        return self in (AlertStatus.SENT, AlertStatus.DEDUPLICATED, AlertStatus.RATE_LIMITED)
-
-
-@dataclass(frozen=True)
-class AlertOutcome:
-    """What happened to one alert, safe to show (ids and titles PHI-redacted)."""
-
-    fingerprint: str
-    model_id: str
-    kind: str
-    severity: str
-    title: str
-    status: AlertStatus
-    receiver: str = ""
-    error: str | None = None
-    detail: str = ""
-    location: str | None = None
-
-
-def _safe(text: str, limit: int = 200) -> str:
-    return truncate(single_line(redact_phi(text)), limit)
-
-
-def outcome_of(
-    alert: Alert,
-    status: AlertStatus,
-    receiver: str = "",
-    *,
-    error: str | None = None,
-    detail: str = "",
-    location: str | None = None,
-) -> AlertOutcome:
-    return AlertOutcome(
-        fingerprint=alert.fingerprint,
-        model_id=_safe(alert.model_id),
-        kind=alert.kind,
-        severity=alert.severity.value,
-        title=_safe(alert_title(alert)),
-        status=status,
-        receiver=receiver,
-        error=error,
-        detail=detail,
-        location=location,
-    )
-
-
-@dataclass
-class PipelineOutcome:
-    """Where every alert went, the messages posted, and what the pipeline noticed."""
-
-    alerts: list[AlertOutcome] = field(default_factory=list)
-    messages: list[DeliveryResult] = field(default_factory=list)
-    resolved: int = 0
-    notes: list[str] = field(default_factory=list)
-    results: dict[str, DeliveryResult] = field(default_factory=dict)
-
-    def fingerprints(self, *statuses: AlertStatus) -> list[str]:
-        return [o.fingerprint for o in self.alerts if o.status in statuses]
-
-    def count(self, status: AlertStatus) -> int:
-        return sum(1 for o in self.alerts if o.status is status)
-
-    @property
-    def delivered(self) -> list[str]:
-        return self.fingerprints(AlertStatus.SENT)
-
-    @property
-    def deduplicated(self) -> list[str]:
-        return self.fingerprints(AlertStatus.DEDUPLICATED)
-
-    @property
-    def rate_limited(self) -> list[str]:
-        return self.fingerprints(AlertStatus.RATE_LIMITED)
-
-    @property
-    def undelivered(self) -> list[str]:
-        return self.fingerprints(
-            AlertStatus.FAILED_TRANSIENT, AlertStatus.FAILED_PERMANENT, AlertStatus.KEPT
-        )
-
-    @property
-    def accounted(self) -> int:
-        """Alerts with a known end (all of them, unless something is badly wrong)."""
-        return len(self.alerts)
-
-    def merge(self, other: PipelineOutcome) -> None:
-        self.alerts += other.alerts
-        self.messages += other.messages
-        self.resolved += other.resolved
-        self.notes += other.notes
-        self.results.update(other.results)
-
-
-class PipelineObserver(Protocol):
-    """Hears about each alert's outcome and about what the pipeline noticed."""
-
-    def on_alert(self, alert: Alert, outcome: AlertOutcome) -> None: ...
-
-    def on_note(self, message: str) -> None: ...
-
-
-class LoggingObserver:
-    """Logs outcomes on the ``slack_alerts`` logger (the embedded default)."""
-
-    def on_alert(self, alert: Alert, outcome: AlertOutcome) -> None:
-        level = logging.INFO if outcome.status.accounted else logging.ERROR
-        logger.log(
-            level,
-            "%s alert %s for model %s at %s: %s%s",
-            outcome.kind,
-            outcome.fingerprint,
-            outcome.model_id,
-            outcome.receiver,
-            outcome.status.value,
-            f" ({outcome.error})" if outcome.error else "",
-        )
-
-    def on_note(self, message: str) -> None:
-        logger.warning("%s", message)
 
 
 @dataclass
@@ -259,6 +143,7 @@ class AlertPipeline:
         gate: Gate | None = None,
         outbox: DurableOutbox | None = None,
         observer: PipelineObserver | None = None,
+        silences: SilenceStore | None = None,
         route: Mapping[str, str] | None = None,
         lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -280,6 +165,7 @@ class AlertPipeline:
         self.gate: Gate = gate or InProcessGate()
         self.outbox = outbox
         self.observer: PipelineObserver = observer or LoggingObserver()
+        self.silences = silences
         self.route = dict(route or {})
         self.lock_wait_seconds = lock_wait_seconds
         self.clock = clock
@@ -386,6 +272,7 @@ class AlertPipeline:
         outcome = PipelineOutcome()
         records = dict(records or {})
         groups = self._groups(batch, healthy, models, pending_resolved or {})
+        silences = self._silences(outcome.notes) if batch else []
         unsent_resolved: dict[str, list[tuple[str, ResolvedNotice]]] = defaultdict(list)
         for group in groups:
             if skip_receivers is not None and group.receiver.key in skip_receivers:
@@ -401,7 +288,7 @@ class AlertPipeline:
                     )
                 result.unsent_resolved = group.pending_resolved
             else:
-                result = self._notify_group(group, now, dedup, bypass_rate_limit)
+                result = self._notify_group(group, now, dedup, bypass_rate_limit, silences)
             if result.failed_receiver and skip_receivers is not None:
                 skip_receivers.add(group.receiver.key)
             outcome.merge(result.outcome)
@@ -474,13 +361,27 @@ class AlertPipeline:
             return None
         except Exception as exc:  # fail open: send without the shared state
             notes.append(
-                f"state store unreachable for model {_safe(group.model_id)} at "
+                f"state store unreachable for model {safe_text(group.model_id)} at "
                 f"{group.receiver.name} ({_reason(exc)}); sending without dedup"
             )
             return _DetachedSession(group.receiver.key, group.model_id)
 
+    def _silences(self, notes: list[str]) -> list[Silence]:
+        if self.silences is None:
+            return []
+        try:
+            return self.silences.all()
+        except Exception as exc:  # fail open: alerts go out rather than vanish
+            notes.append(f"silences unreadable ({_reason(exc)}); nothing was silenced")
+            return []
+
     def _notify_group(
-        self, group: _Group, now: datetime | None, dedup: bool, bypass_rate_limit: bool
+        self,
+        group: _Group,
+        now: datetime | None,
+        dedup: bool,
+        bypass_rate_limit: bool,
+        silences: Sequence[Silence] = (),
     ) -> _GroupResult:
         result = _GroupResult()
         out = result.outcome
@@ -506,7 +407,7 @@ class AlertPipeline:
                 log = session.load()
             except Exception as exc:  # fail open
                 out.notes.append(
-                    f"state of model {_safe(group.model_id)} at {receiver.name} unreadable "
+                    f"state of model {safe_text(group.model_id)} at {receiver.name} unreadable "
                     f"({_reason(exc)}); sending without dedup"
                 )
                 session.close()
@@ -516,26 +417,35 @@ class AlertPipeline:
             clock = now or self.clock()
             if log.updated_at is not None and log.updated_at - clock > CLOCK_SKEW_WARNING:
                 out.notes.append(
-                    f"clock skew: the state of model {_safe(group.model_id)} was written "
+                    f"clock skew: the state of model {safe_text(group.model_id)} was written "
                     f"{(log.updated_at - clock).total_seconds():.0f}s in this machine's future; "
                     "alerts may be re-sent until the clocks agree (sync them with NTP)"
                 )
+            alerts = self._silence(group, log, silences, clock, out)
             repeat = receiver.settings.repeat_interval if dedup else timedelta(0)
-            decision = plan(group.alerts, log.states if dedup else {}, clock, repeat, group.healthy)
+            decision = plan(alerts, log.states if dedup else {}, clock, repeat, group.healthy)
             for alert in decision.deduplicated:
                 self._record_outcome(out, alert, AlertStatus.DEDUPLICATED, receiver)
             states = dict(decision.states)
             held_back: list[Alert] = []
             if decision.to_send:
                 held_back = self._gate_and_notify(
-                    group, decision.to_send, log, states, clock, bypass_rate_limit, out
+                    group,
+                    decision.to_send,
+                    decision.deduplicated,
+                    log,
+                    states,
+                    clock,
+                    bypass_rate_limit,
+                    out,
                 )
                 if any(o.status is AlertStatus.FAILED_TRANSIENT for o in out.alerts):
                     result.failed_receiver = True
             notices = decision.resolved if receiver.settings.send_resolved else []
             notices = [*group.pending_resolved, *notices]
             if notices:
-                sent = self._notify_resolved(receiver, group.model_id, notices, clock, out)
+                still_firing = any(v.firing for v in states.values())
+                sent = self._notify_resolved(receiver, log, notices, still_firing, clock, out)
                 if not sent:
                     result.unsent_resolved = notices
                     result.failed_receiver = True
@@ -546,7 +456,7 @@ class AlertPipeline:
                 session.save(log)
             except Exception as exc:
                 out.notes.append(
-                    f"state of model {_safe(group.model_id)} at {receiver.name} not saved "
+                    f"state of model {safe_text(group.model_id)} at {receiver.name} not saved "
                     f"({_reason(exc)}); delivered alerts may be re-sent next run"
                 )
                 # Their count lived in the unsaved log: keep them instead.
@@ -565,10 +475,39 @@ class AlertPipeline:
                 out.notes.append(f"state lock release failed ({_reason(exc)}); it will expire")
         return result
 
+    def _silence(
+        self,
+        group: _Group,
+        log: NotificationLog,
+        silences: Sequence[Silence],
+        now: datetime,
+        out: PipelineOutcome,
+    ) -> list[Alert]:
+        """Record the group's silenced alerts (counted in its log); return the others."""
+        loud = []
+        ends: list[datetime] = []
+        for alert in group.alerts:
+            silence = silencing(silences, alert, now)
+            if silence is None:
+                loud.append(alert)
+                continue
+            ends.append(silence.ends_at)
+            self._record_outcome(
+                out,
+                alert,
+                AlertStatus.SILENCED,
+                group.receiver,
+                detail=f"silenced: {safe_text(silence.describe())}",
+            )
+        if ends:
+            log.add_silenced(len(ends), now, max(ends))
+        return loud
+
     def _gate_and_notify(
         self,
         group: _Group,
         to_send: list[Alert],
+        current: list[Alert],
         log: NotificationLog,
         states: dict[str, Any],
         now: datetime,
@@ -591,18 +530,28 @@ class AlertPipeline:
                 self._record_outcome(out, alert, AlertStatus.RATE_LIMITED, receiver, result=held)
             return to_send
         summary: SuppressedSummary | None = log.suppressed
+        # Said in the group's next message: an alert got through, so the silence
+        # ended or never covered it; either way people should know what was muted.
+        silenced = log.silenced
+        extra = [f":zipper_mouth_face: {silenced.sentence()}"] if silenced else []
+        # An updated message shows everything the group raised this run; a new one, what is new.
+        shown = to_send
+        if log.message is not None and messaging.editor_of(receiver) is not None:
+            shown = list({a.fingerprint: a for a in [*to_send, *current]}.values())
         lead = max(to_send, key=lambda a: a.severity.rank)
         meta = MessageMeta(
             kind=lead.kind,
             severity=lead.severity.value,
-            model_id=_safe(group.model_id),
+            model_id=safe_text(group.model_id),
             fingerprint=lead.fingerprint,
             alerts=len(to_send),
             receiver=receiver.name,
             by_severity=dict(Counter(a.severity.value for a in to_send)),
         )
         try:
-            payload = format_digest(to_send, receiver.options, suppressed=summary)
+            payload = format_digest(
+                shown, receiver.options, suppressed=summary, extra_context=extra
+            )
         except Exception as exc:  # a formatter bug must not crash the caller
             result = DeliveryResult(
                 status=DeliveryStatus.FAILED_PERMANENT,
@@ -612,10 +561,15 @@ class AlertPipeline:
                 destination=receiver.notifier.destination,
             )
         else:
-            result = self._post(receiver, payload, meta)
+            titles = ", ".join(safe_text(alert_title(a), 60) for a in to_send[:5])
+            more = f" and {len(to_send) - 5} more" if len(to_send) > 5 else ""
+            change = f"{len(to_send)} new or repeating alert(s): {titles}{more}"
+            result = messaging.notify(receiver, log, payload, meta, change, now, out.notes)
         out.messages.append(result)
         if result.ok:
             log.suppressed = None
+            if silenced:
+                log.silenced = None
             for alert in to_send:
                 states[alert.fingerprint] = replace(states[alert.fingerprint], last_sent=now)
                 self._record_outcome(out, alert, AlertStatus.SENT, receiver, result=result)
@@ -640,47 +594,35 @@ class AlertPipeline:
             admission = Admission(True, note=f"rate limit unreachable ({_reason(exc)})")
         if admission.note:
             out.notes.append(
-                f"model {_safe(model_id)} at {receiver.name}: {admission.note}; sent without "
+                f"model {safe_text(model_id)} at {receiver.name}: {admission.note}; sent without "
                 "the rate limit"
             )
         return admission
 
-    def _post(
-        self, receiver: Receiver, payload: dict[str, Any], meta: MessageMeta
-    ) -> DeliveryResult:
-        try:
-            return receiver.notifier.post(payload, meta)
-        except Exception as exc:  # a notifier bug must not crash the caller
-            return DeliveryResult(
-                status=DeliveryStatus.FAILED_TRANSIENT,
-                attempts=1,
-                error="internal_error",
-                detail=f"{type(exc).__name__} while delivering",
-                fingerprint=meta.fingerprint,
-                destination=receiver.notifier.destination,
-            )
-
     def _notify_resolved(
         self,
         receiver: Receiver,
-        model_id: str,
+        log: NotificationLog,
         notices: list[ResolvedNotice],
+        still_firing: bool,
         now: datetime,
         out: PipelineOutcome,
     ) -> bool:
         meta = MessageMeta(
             kind="resolved",
             severity=SeverityLevel.INFO.value,
-            model_id=_safe(model_id),
+            model_id=safe_text(log.model_id),
             alerts=len(notices),
             receiver=receiver.name,
         )
-        result = self._post(receiver, format_resolved(notices, receiver.options), meta)
+        result = messaging.resolve(
+            receiver, log, notices, still_firing, log.model_id, meta, now, out.notes
+        )
         out.messages.append(result)
         if not result.ok:
             out.notes.append(
-                f"resolved notice for model {_safe(model_id)} at {receiver.name} not delivered "
-                f"({result.error}); kept for replay"
+                f"resolved notice for model {safe_text(log.model_id)} at {receiver.name} not "
+                f"delivered ({result.error}); kept for replay"
             )
         return result.ok
 
@@ -858,7 +800,7 @@ class AlertPipeline:
             receiver=receiver.name,
         )
         assert record.payload is not None
-        result = self._post(receiver, record.payload, meta)
+        result = messaging.post(receiver.notifier, record.payload, meta)
         outcome.messages.append(result)
         if self.outbox is None:
             return outcome

@@ -39,7 +39,11 @@ class ReceiverSettings:
       how many may go at once (default: the rate);
     - ``rate_limit_wait_seconds``: how long a send may wait for a rate slot;
     - ``repeat_interval``: a firing alert is not re-sent within it;
-    - ``send_resolved``: post a notice when a firing alert is healthy again.
+    - ``send_resolved``: post a notice when a firing alert is healthy again;
+    - ``update_message`` (Alertmanager's name): with a notifier that can edit its
+      messages (a bot token), a group keeps one message, updated in place;
+    - ``thread_replies``: with ``update_message``, say what changed in the
+      message's thread.
     """
 
     rate_limit_per_minute: int = 10
@@ -47,6 +51,8 @@ class ReceiverSettings:
     rate_limit_wait_seconds: float = 0.0
     repeat_interval: timedelta = DEFAULT_REPEAT_INTERVAL
     send_resolved: bool = True
+    update_message: bool = False
+    thread_replies: bool = True
 
     @property
     def effective_burst(self) -> int:

@@ -11,6 +11,7 @@
 
 Either way a log is one ``SELECT`` (plus the group row) and one bulk write,
 whatever the number of fingerprints: the O(1) cost per model a fleet needs.
+The store keeps silences too (it is a ``SilenceStore``).
 The password of a database URL never appears in errors or ``repr``.
 """
 
@@ -41,11 +42,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from slack_alerts.delivery import MessageRef
 from slack_alerts.formatting import SuppressedSummary
+from slack_alerts.silences import Silence
 from slack_alerts.state import (
     FingerprintState,
     LockTimeout,
     NotificationLog,
+    SilencedSummary,
     StateSession,
     StateUnavailable,
 )
@@ -65,6 +69,8 @@ alert_state = Table(
     Column("last_seen", DateTime(timezone=True), nullable=False),
     Column("last_sent", DateTime(timezone=True)),
     Column("count", Integer, nullable=False),
+    Column("acked_by", String(200)),
+    Column("last_severity", String(20)),
 )
 group_state = Table(
     "slack_alerts_group_state",
@@ -73,7 +79,19 @@ group_state = Table(
     Column("model_id", String(300), primary_key=True),
     Column("suppressed_count", Integer, nullable=False, default=0),
     Column("suppressed_since", DateTime(timezone=True)),
+    Column("silenced_count", Integer, nullable=False, default=0),
+    Column("silenced_since", DateTime(timezone=True)),
+    Column("silenced_until", DateTime(timezone=True)),
+    Column("message_channel", String(64)),
+    Column("message_ts", String(64)),
+    Column("message_posted", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
+)
+silence_table = Table(
+    "slack_alerts_silence",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("document", String(4000), nullable=False),
 )
 
 
@@ -109,12 +127,20 @@ class _SqlSession:
                 last_sent=_aware(row.last_sent),
                 count=int(row._mapping["count"]),
                 firing=True,
+                acked_by=row.acked_by,
+                last_severity=row.last_severity,
             )
         group = self.connection.execute(select(group_state).where(self._where(group_state))).first()
         if group is not None:
             since = _aware(group.suppressed_since)
             if group.suppressed_count and since is not None:
                 log.suppressed = SuppressedSummary(int(group.suppressed_count), since)
+            silenced_since, until = _aware(group.silenced_since), _aware(group.silenced_until)
+            if group.silenced_count and silenced_since and until:
+                log.silenced = SilencedSummary(int(group.silenced_count), silenced_since, until)
+            if group.message_channel and group.message_ts:
+                log.message = MessageRef(group.message_channel, group.message_ts)
+                log.message_posted = _aware(group.message_posted)
             log.updated_at = _aware(group.updated_at)
         return log
 
@@ -130,6 +156,8 @@ class _SqlSession:
                 "last_seen": s.last_seen,
                 "last_sent": s.last_sent,
                 "count": s.count,
+                "acked_by": s.acked_by,
+                "last_severity": s.last_severity,
             }
             for s in log.states.values()
             if s.firing
@@ -137,13 +165,19 @@ class _SqlSession:
         if rows:
             self.connection.execute(insert(alert_state), rows)
         self.connection.execute(delete(group_state).where(self._where(group_state)))
-        suppressed = log.suppressed
+        suppressed, silenced, message = log.suppressed, log.silenced, log.message
         self.connection.execute(
             insert(group_state).values(
                 receiver=self.receiver,
                 model_id=self.model_id,
                 suppressed_count=suppressed.count if suppressed else 0,
                 suppressed_since=suppressed.since if suppressed else None,
+                silenced_count=silenced.count if silenced else 0,
+                silenced_since=silenced.since if silenced else None,
+                silenced_until=silenced.until if silenced else None,
+                message_channel=message.channel if message else None,
+                message_ts=message.ts if message else None,
+                message_posted=log.message_posted if message else None,
                 updated_at=datetime.now(UTC),
             )
         )
@@ -242,6 +276,29 @@ class SqlStateStore:
             return session.load()
         finally:
             session.close()
+
+    # -- silences (the same database) -------------------------------------------
+    def all(self) -> list[Silence]:
+        """Every silence (a ``SilenceStore``)."""
+        with self.engine.connect() as connection:
+            rows: list[str] = list(connection.execute(select(silence_table.c.document)).scalars())
+            connection.rollback()
+        return [Silence.model_validate_json(document) for document in rows]
+
+    def add(self, silence: Silence) -> Silence:
+        with self.engine.begin() as connection:
+            connection.execute(delete(silence_table).where(silence_table.c.id == silence.id))
+            connection.execute(
+                insert(silence_table).values(id=silence.id, document=silence.model_dump_json())
+            )
+        return silence
+
+    def expire(self, silence_id: str, now: datetime | None = None) -> Silence | None:
+        found = next((s for s in self.all() if s.id == silence_id), None)
+        if found is None:
+            return None
+        # model_copy skips validation: an unstarted silence may end before it starts.
+        return self.add(found.model_copy(update={"ends_at": now or datetime.now(UTC)}))
 
 
 class SqliteStateStore(SqlStateStore):

@@ -29,9 +29,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from slack_alerts.delivery import MessageRef
 from slack_alerts.formatting import ResolvedNotice, SuppressedSummary, alert_title
 from slack_alerts.models import Alert
 from slack_alerts.text import redact_phi, single_line, truncate
@@ -52,20 +53,66 @@ class FingerprintState:
     last_sent: datetime | None
     count: int
     firing: bool
+    # An acknowledged fingerprint is not repeated while its severity stays the
+    # one last sent; a change of severity sends (and clears the acknowledgement).
+    acked_by: str | None = None
+    last_severity: str | None = None
+
+
+@dataclass(frozen=True)
+class SilencedSummary:
+    """Alerts that arrived under silences (the last ending at ``until``); said in the
+    group's next message."""
+
+    count: int
+    since: datetime
+    until: datetime
+
+    def sentence(self) -> str:
+        noun = "alert" if self.count == 1 else "alerts"
+        return (
+            f"{self.count} {noun} arrived under a silence since "
+            f"{self.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        )
 
 
 @dataclass
 class NotificationLog:
-    """One destination's log for one model: firing fingerprints and held-back counts.
+    """One destination's log for one model.
 
-    ``updated_at`` is the last writer's clock, to warn about skewed clocks.
+    - ``states``: the firing fingerprints;
+    - ``suppressed``: alerts held back by the rate limit, for the next message;
+    - ``silenced``: alerts that arrived under silences, for the first message after;
+    - ``message`` / ``message_posted``: the group's message in Slack, when the
+      notifier can address it again (bot tokens), and when it was first posted;
+    - ``updated_at``: the last writer's clock, to warn about skewed clocks.
     """
 
     receiver: str
     model_id: str
     states: dict[str, FingerprintState] = field(default_factory=dict)
     suppressed: SuppressedSummary | None = None
+    silenced: SilencedSummary | None = None
+    message: MessageRef | None = None
+    message_posted: datetime | None = None
     updated_at: datetime | None = None
+
+    def add_silenced(self, count: int, since: datetime, until: datetime) -> None:
+        current = self.silenced
+        self.silenced = SilencedSummary(
+            count=count + (current.count if current else 0),
+            since=min(since, current.since) if current else since,
+            until=max(until, current.until) if current else until,
+        )
+
+    def acknowledge(self, by: str) -> int:
+        """Mark every firing fingerprint acknowledged by ``by``; returns how many."""
+        acked = 0
+        for fingerprint, state in list(self.states.items()):
+            if state.firing:
+                self.states[fingerprint] = replace(state, acked_by=by)
+                acked += 1
+        return acked
 
     def add_suppressed(self, count: int, since: datetime) -> SuppressedSummary:
         current = self.suppressed
@@ -129,7 +176,15 @@ def plan(
             and current.last_sent is not None
             and timedelta(0) <= now - current.last_sent < repeat_interval
         )
-        if current is not None and recently_sent:
+        # Acknowledged: no repeats until the severity changes (or it resolves).
+        acknowledged = (
+            current is not None
+            and current.firing
+            and current.last_sent is not None
+            and current.acked_by is not None
+            and current.last_severity in (None, alert.severity.value)
+        )
+        if current is not None and (recently_sent or acknowledged):
             decision.deduplicated.append(alert)
             decision.states[alert.fingerprint] = replace(
                 current, last_seen=now, count=current.count + 1
@@ -154,6 +209,7 @@ def plan(
             last_sent=None if starts or current is None else current.last_sent,
             count=1 if starts or current is None else current.count + 1,
             firing=True,
+            last_severity=alert.severity.value,
         )
     for fingerprint in healthy:
         known = decision.states.get(fingerprint)
@@ -200,3 +256,20 @@ class MemoryStateStore:
         if not lock.acquire(timeout=max(0.0, wait_seconds)):
             raise LockTimeout(f"state of model {model_id!r} stayed locked for {wait_seconds:g}s")
         return _MemorySession(self, key, lock)
+
+
+def acknowledge(
+    store: StateStore, receiver: str, model_id: str, by: str, *, wait_seconds: float = 30.0
+) -> int:
+    """Acknowledge a group's firing alerts: no repeats until their severity changes.
+
+    Returns how many firing fingerprints were acknowledged.
+    """
+    session = store.open(receiver, model_id, wait_seconds=wait_seconds)
+    try:
+        log = session.load()
+        acked = log.acknowledge(by)
+        session.save(log)
+        return acked
+    finally:
+        session.close()

@@ -27,6 +27,7 @@ _EVENT_OF: dict[AlertStatus, Outcome] = {
     AlertStatus.SENT: "sent",
     AlertStatus.DEDUPLICATED: "suppressed",
     AlertStatus.RATE_LIMITED: "suppressed",
+    AlertStatus.SILENCED: "suppressed",
     AlertStatus.FAILED_TRANSIENT: "failed",
     AlertStatus.FAILED_PERMANENT: "failed",
     AlertStatus.KEPT: "failed",

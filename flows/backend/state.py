@@ -34,8 +34,15 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.backend.controlplane import ControlPlane, ControlPlaneUnavailable
 from flows.backend.limits import LEASE_SECONDS, Lease, acquire, limit_names
+from slack_alerts.delivery import MessageRef
 from slack_alerts.formatting import SuppressedSummary
-from slack_alerts.state import FingerprintState, NotificationLog, StateSession, StateUnavailable
+from slack_alerts.state import (
+    FingerprintState,
+    NotificationLog,
+    SilencedSummary,
+    StateSession,
+    StateUnavailable,
+)
 
 VARIABLE_PREFIX = "slack_alerts_log_"
 CHUNK_CHARACTERS = 4_500  # Prefect refuses values over 5,000 characters of JSON
@@ -83,14 +90,20 @@ def encode(log: NotificationLog) -> list[dict[str, Any]]:
             _epoch(s.last_seen),
             _epoch(s.last_sent),
             s.count,
+            s.acked_by,
+            s.last_severity,
         ]
         for s in sorted(log.states.values(), key=lambda s: s.fingerprint)
         if s.firing
     }
-    suppressed = log.suppressed
+    suppressed, silenced, message = log.suppressed, log.silenced, log.message
     head: dict[str, Any] = {
         "u": _epoch(datetime.now(UTC)),
         "sup": [suppressed.count, _epoch(suppressed.since)] if suppressed else None,
+        "sil": (
+            [silenced.count, _epoch(silenced.since), _epoch(silenced.until)] if silenced else None
+        ),
+        "msg": ([message.channel, message.ts, _epoch(log.message_posted)] if message else None),
     }
     buckets = 1
     while True:
@@ -121,12 +134,22 @@ def decode(receiver: str, model_id: str, values: list[dict[str, Any]]) -> Notifi
                 since = _time(sup[1])
                 if since is not None:
                     log.suppressed = SuppressedSummary(int(sup[0]), since)
+            sil = value.get("sil")
+            if sil:
+                start, until = _time(sil[1]), _time(sil[2])
+                if start is not None and until is not None:
+                    log.silenced = SilencedSummary(int(sil[0]), start, until)
+            msg = value.get("msg")
+            if msg:
+                log.message = MessageRef(str(msg[0]), str(msg[1]))
+                log.message_posted = _time(msg[2])
         try:
             entries = _unpack(str(value.get("z", "")))
         except (ValueError, zlib.error):
             continue  # unreadable: fail open for these fingerprints
         for fingerprint, entry in entries.items():
-            title, first, last, sent, count = entry
+            title, first, last, sent, count, *rest = entry
+            acked_by, last_severity = [*rest, None, None][:2]
             log.states[fingerprint] = FingerprintState(
                 fingerprint=fingerprint,
                 model_id=model_id,
@@ -136,6 +159,8 @@ def decode(receiver: str, model_id: str, values: list[dict[str, Any]]) -> Notifi
                 last_sent=_time(sent),
                 count=int(count),
                 firing=True,
+                acked_by=acked_by,
+                last_severity=last_severity,
             )
     return log
 
@@ -176,8 +201,8 @@ class _PrefectSession:
 
     def save(self, log: NotificationLog) -> None:
         chunks = {f"{self.prefix}{i}": value for i, value in enumerate(encode(log))}
-        if not log.states and log.suppressed is None:
-            chunks = {}  # nothing firing, nothing held back: leave no variables behind
+        if not log.states and not (log.suppressed or log.silenced or log.message):
+            chunks = {}  # nothing firing, held back or posted: leave no variables behind
         stale = [name for name in self.loaded if name not in chunks]
 
         def write(client: SyncPrefectClient) -> None:

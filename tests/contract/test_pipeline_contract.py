@@ -23,18 +23,23 @@ import pytest
 
 from slack_alerts import (
     AlertStatus,
+    DeliveryResult,
+    DeliveryStatus,
     DurableOutbox,
     InProcessGate,
     KindRouter,
     Receiver,
     ReceiverSettings,
     RetryPolicy,
+    SeverityLevel,
     WebhookSender,
 )
+from slack_alerts.delivery import MessageRef
 from slack_alerts.gate import Gate
 from slack_alerts.notify.preview import PreviewSink
 from slack_alerts.pipeline import AlertPipeline
 from slack_alerts.routing import Route, Router
+from slack_alerts.silences import Silence, SilenceStore
 from slack_alerts.sqlstate import SqliteStateStore, SqlStateStore
 from slack_alerts.state import StateSession, StateStore, StateUnavailable
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
@@ -50,6 +55,7 @@ class Backend:
     store: StateStore
     gate: Gate
     broken_store: StateStore  # same kind, but its backend cannot be reached
+    silences: SilenceStore | None = None
 
 
 @pytest.fixture(params=["embedded", "postgresql", "prefect"])
@@ -60,9 +66,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         broken = SqliteStateStore(tmp_path / "gone" / "broken.sqlite3")
         broken.engine.dispose()
         shutil.rmtree(tmp_path / "gone")  # SQLite cannot open a file in a missing folder
-        yield Backend(
-            "embedded", SqliteStateStore(tmp_path / "state.sqlite3"), InProcessGate(), broken
-        )
+        embedded = SqliteStateStore(tmp_path / "state.sqlite3")
+        yield Backend("embedded", embedded, InProcessGate(), broken, embedded)
         return
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_url")
@@ -70,7 +75,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         unreachable.engine = create_engine(
             "postgresql+psycopg://postgres@127.0.0.1:9/none", connect_args={"connect_timeout": 2}
         )
-        yield Backend("postgresql", store, InProcessGate(), unreachable)
+        yield Backend("postgresql", store, InProcessGate(), unreachable, store)
         store.engine.dispose()
         return
     request.getfixturevalue("prefect_api")
@@ -80,8 +85,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
     control = ControlPlane(timeout_seconds=10)
     dead = ControlPlane(timeout_seconds=3, api_url="http://127.0.0.1:9/api")
+    from flows.backend.silences import PrefectSilenceStore
+
     yield Backend(
-        "prefect", PrefectStateStore(control), PrefectGate(control), PrefectStateStore(dead)
+        "prefect",
+        PrefectStateStore(control),
+        PrefectGate(control),
+        PrefectStateStore(dead),
+        PrefectSilenceStore(control),
     )
 
 
@@ -110,7 +121,13 @@ def pipeline(
     **kw: Any,
 ) -> AlertPipeline:
     return AlertPipeline(
-        router, store or backend.store, gate=backend.gate, outbox=outbox, lock_wait_seconds=10, **kw
+        router,
+        store or backend.store,
+        gate=backend.gate,
+        outbox=outbox,
+        silences=backend.silences,
+        lock_wait_seconds=10,
+        **kw,
     )
 
 
@@ -362,3 +379,109 @@ def test_repeat_after_the_interval(
     assert run.submit([alert], now=start + timedelta(hours=1)).deduplicated
     assert run.submit([alert], now=start + timedelta(hours=5)).delivered  # a reminder
     assert len(webhook_server.payloads()) == 2
+
+
+def test_silenced_alerts_are_counted_and_said_after_the_silence(
+    backend: Backend, webhook_server: LocalWebhookServer, outbox: DurableOutbox
+) -> None:
+    from datetime import UTC, datetime
+
+    assert backend.silences is not None
+    run = pipeline(backend, receiver(webhook_server), outbox)
+    model = unique()
+    start = datetime.now(UTC)
+    silence = backend.silences.add(
+        Silence.lasting(
+            timedelta(hours=4), created_by="U123", comment="known", now=start, model_id=model
+        )
+    )
+    muted = run.submit([drift(model, metric="a"), drift(model, metric="b")], now=start)
+    assert muted.count(AlertStatus.SILENCED) == 2 and webhook_server.payloads() == []
+    assert outbox.pending() == []  # counted, so accounted for
+    other = run.submit([drift(unique())], now=start)  # other models are not muted
+    assert other.delivered
+    backend.silences.expire(silence.id, now=start + timedelta(hours=1))
+    later = run.submit([drift(model, metric="c")], now=start + timedelta(hours=2))
+    assert later.delivered
+    assert "2 alerts arrived under a silence" in str(webhook_server.payloads()[-1])
+
+
+def test_acknowledged_alerts_stop_repeating_until_severity_changes(
+    backend: Backend, webhook_server: LocalWebhookServer, outbox: DurableOutbox
+) -> None:
+    from datetime import UTC, datetime
+
+    from slack_alerts.state import acknowledge
+
+    target = receiver(webhook_server, repeat_interval=timedelta(hours=1))
+    run = pipeline(backend, target, outbox)
+    model, start = unique(), datetime.now(UTC)
+    assert run.submit([drift(model)], now=start).delivered
+    assert acknowledge(backend.store, target.key, model, "U42") == 1
+    quiet = run.submit([drift(model)], now=start + timedelta(hours=3))  # past the repeat
+    assert quiet.deduplicated and len(webhook_server.payloads()) == 1
+    worse = run.submit([drift(model, severity="critical")], now=start + timedelta(hours=4))
+    assert worse.delivered and len(webhook_server.payloads()) == 2
+
+
+class RecordingEditor:
+    """An in-memory notifier that can update messages and reply in threads."""
+
+    destination = "recording editor"
+
+    def __init__(self) -> None:
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.replies: list[tuple[str, str]] = []
+
+    def post(self, payload: dict[str, Any], meta: Any = None) -> DeliveryResult:
+        ts = f"{len(self.messages) + 1}.000"
+        self.messages[ts] = payload
+        return DeliveryResult(DeliveryStatus.SENT, message_ref=MessageRef("C1", ts))
+
+    def update(self, ref: MessageRef, payload: dict[str, Any], meta: Any = None) -> DeliveryResult:
+        if ref.ts not in self.messages:
+            return DeliveryResult(DeliveryStatus.FAILED_PERMANENT, error="message_not_found")
+        self.messages[ref.ts] = payload
+        return DeliveryResult(DeliveryStatus.SENT, message_ref=ref)
+
+    def reply(self, ref: MessageRef, payload: dict[str, Any], meta: Any = None) -> DeliveryResult:
+        self.replies.append((ref.ts, str(payload["text"])))
+        return DeliveryResult(DeliveryStatus.SENT, message_ref=ref)
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_group_message_updates_in_place_and_turns_green(
+    backend: Backend, outbox: DurableOutbox
+) -> None:
+    from datetime import UTC, datetime
+
+    editor = RecordingEditor()
+    target = Receiver(
+        key=unique("receiver"),
+        name="bot",
+        notifier=editor,
+        settings=ReceiverSettings(rate_limit_per_minute=600, update_message=True),
+    )
+    model, start = unique(), datetime(2026, 11, 30, 14, 2, tzinfo=UTC)
+    first = pipeline(backend, target, outbox).submit([drift(model, metric="a")], now=start)
+    assert first.delivered and list(editor.messages) == ["1.000"]
+    # A restart: a new pipeline finds the message in the shared state.
+    second = pipeline(backend, target, outbox).submit(
+        [drift(model, metric="a"), drift(model, metric="b")], now=start + timedelta(minutes=5)
+    )
+    assert second.delivered == [drift(model, metric="b").fingerprint]
+    assert list(editor.messages) == ["1.000"]  # updated in place, not posted again
+    assert "2 alerts for" in editor.messages["1.000"]["text"]
+    assert editor.replies and "1 new or repeating alert(s): b" in editor.replies[-1][1]
+    healed = pipeline(backend, target, outbox).submit(
+        [],
+        healthy={model: [drift(model, metric=m).fingerprint for m in ("a", "b")]},
+        now=start + timedelta(hours=2, minutes=13),
+    )
+    assert healed.resolved == 2 and list(editor.messages) == ["1.000"]
+    green = editor.messages["1.000"]
+    assert green["attachments"][0]["color"] == SeverityLevel.INFO.to_color()
+    assert "Resolved after 2 h 13 min" in str(green) and "14:02 UTC" in str(green)
+    assert editor.replies[-1] == ("1.000", "Resolved after 2 h 13 min.")
