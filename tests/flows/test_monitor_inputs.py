@@ -1,0 +1,127 @@
+"""The monitors' inputs end to end: files as users write them, through the flows.
+
+Loading errors name the argument and the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from blocks import SlackAlertsWebhook
+from flows import drift_monitoring_flow, security_monitoring_flow
+from flows.loading import InputFileError, load_frame
+from flows.monitors.security import _rules
+from flows.routing import clear_caches
+from slack_alerts.testing import LocalWebhookServer
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    clear_caches()
+
+
+def block(server: LocalWebhookServer) -> SlackAlertsWebhook:
+    # As in test_monitoring_flows: slot requests can stall ~2 s on the SQLite harness.
+    return SlackAlertsWebhook(webhook_url=server.url, rate_limit_wait_seconds=30)  # type: ignore[arg-type]
+
+
+def artifact_data(key: str) -> Any:
+    with get_client(sync_client=True) as client:
+        (found,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
+        )
+    if isinstance(found.data, str) and found.type == "table":
+        return json.loads(found.data)
+    return found.data
+
+
+# -- loading (no Prefect server needed: the task's function is called directly) ----
+
+
+class TestLoading:
+    def test_duplicate_csv_columns_name_the_file_and_columns(self, tmp_path: Path) -> None:
+        path = tmp_path / "reference.csv"
+        path.write_text("age,bmi,age,sex,sex\n50,28.1,51,F,F\n")
+        with pytest.raises(InputFileError, match=r"reference: .*reference\.csv") as error:
+            load_frame.fn(str(path), "reference")
+        assert "duplicate column names: 'age', 'sex'" in str(error.value)
+
+    def test_duplicate_parquet_columns(self, tmp_path: Path) -> None:
+        path = tmp_path / "current.parquet"
+        table = pa.table([pa.array([1, 2]), pa.array([3, 4])], names=["age", "age"])
+        pq.write_table(table, path)
+        with pytest.raises(InputFileError, match=r"current: .*current\.parquet has duplicate"):
+            load_frame.fn(str(path), "current")
+
+    def test_a_column_really_named_like_a_pandas_rename_is_fine(self, tmp_path: Path) -> None:
+        path = tmp_path / "data.csv"
+        path.write_text("age,age.1\n1,2\n")
+        assert list(load_frame.fn(str(path), "data").columns) == ["age", "age.1"]
+
+    def test_non_utf8_csv_names_the_argument_file_and_fix(self, tmp_path: Path) -> None:
+        path = tmp_path / "current.csv"
+        path.write_bytes("name,score\nJosé,1\n".encode("latin-1"))
+        with pytest.raises(InputFileError) as error:
+            load_frame.fn(str(path), "current")
+        message = str(error.value)
+        assert message.startswith(f"current: {path} is not valid utf-8 text")
+        assert "byte 0xe9 at offset 14, line 2" in message
+        assert "re-save it as UTF-8" in message and "encoding=" in message
+        frame = load_frame.fn(str(path), "current", encoding="latin-1")
+        assert frame["name"].tolist() == ["José"]
+
+    def test_a_bad_byte_deep_in_a_large_file_is_located(self, tmp_path: Path) -> None:
+        path = tmp_path / "reference.csv"
+        path.write_bytes(b"x\n" + b"1\n" * 1_500_000 + b"\xff\n")
+        with pytest.raises(InputFileError, match=r"byte 0xff at offset 3000002, line 1500002"):
+            load_frame.fn(str(path), "reference")
+
+    def test_missing_file_still_names_the_argument(self, tmp_path: Path) -> None:
+        with pytest.raises(FileNotFoundError, match="reference: no file at"):
+            load_frame.fn(str(tmp_path / "nope.csv"), "reference")
+
+    def test_rules_file_errors(self, tmp_path: Path) -> None:
+        latin = tmp_path / "rules.json"
+        latin.write_bytes('{"allow_list": {"m": ["Zoë"]}}'.encode("latin-1"))
+        with pytest.raises(InputFileError) as error:
+            _rules(str(latin))
+        assert str(error.value).startswith(f"rules: {latin} is not valid utf-8 text")
+        assert "re-save it as UTF-8" in str(error.value)
+        broken = tmp_path / "broken.json"
+        broken.write_text('{"allow_list": {"m": ["a",]}}')
+        with pytest.raises(InputFileError, match=r"rules: .*broken.json is not valid JSON.*line 1"):
+            _rules(str(broken))
+        with pytest.raises(FileNotFoundError, match="rules: no file at"):
+            _rules(str(tmp_path / "absent.json"))
+
+
+@pytest.mark.usefixtures("prefect_api")
+class TestLoadingThroughFlows:
+    def test_drift_flow_refuses_duplicate_columns(self, tmp_path: Path) -> None:
+        (tmp_path / "reference.csv").write_text("age,age\n1,2\n3,4\n")
+        (tmp_path / "current.csv").write_text("age\n1\n3\n")
+        state = drift_monitoring_flow(
+            "m", "M", str(tmp_path / "reference.csv"), str(tmp_path / "current.csv"),
+            return_state=True,
+        )  # fmt: skip
+        assert state.is_failed()
+        with pytest.raises(InputFileError, match=r"reference: .* duplicate column names: 'age'"):
+            state.result()
+
+    def test_security_flow_with_latin1_rules(self, tmp_path: Path) -> None:
+        (tmp_path / "rules.json").write_bytes('{"allow_list": {"m": ["Zoë"]}}'.encode("latin-1"))
+        (tmp_path / "audit.jsonl").write_text("")
+        state = security_monitoring_flow(
+            str(tmp_path / "audit.jsonl"), rules=str(tmp_path / "rules.json"), return_state=True
+        )
+        assert state.is_failed()
+        with pytest.raises(InputFileError, match=r"rules: .*rules\.json is not valid utf-8"):
+            state.result()
