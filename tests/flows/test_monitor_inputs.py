@@ -1,14 +1,18 @@
 """The monitors' inputs end to end: files as users write them, through the flows.
 
-Loading errors name the argument and the file.
+Loading errors name the argument and the file; undefined rates are
+reported, not judged.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,7 +20,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from blocks import SlackAlertsWebhook
-from flows import drift_monitoring_flow, security_monitoring_flow
+from flows import drift_monitoring_flow, fairness_monitoring_flow, security_monitoring_flow
+from flows.artifacts import artifact_key
 from flows.loading import InputFileError, load_frame
 from flows.monitors.security import _rules
 from flows.routing import clear_caches
@@ -125,3 +130,51 @@ class TestLoadingThroughFlows:
         assert state.is_failed()
         with pytest.raises(InputFileError, match=r"rules: .*rules\.json is not valid utf-8"):
             state.result()
+
+
+# -- not estimable, end to end ---------------------------------------------------
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_fairness_flow_reports_what_is_not_estimable(
+    tmp_path: Path, webhook_server: LocalWebhookServer
+) -> None:
+    rng = np.random.default_rng(11)
+    sites = np.repeat(["east", "north", "south"], 200)
+    y_true = np.where(sites == "east", 0, (rng.random(600) < 0.4).astype(int))
+    y_pred = np.where(y_true == 1, rng.random(600) < 0.9, rng.random(600) < 0.1).astype(int)
+    y_pred[sites == "east"] = 0
+    pd.DataFrame({"y_true": y_true, "y_pred": y_pred, "site": sites}).to_csv(
+        tmp_path / "predictions.csv", index=False
+    )
+    model_id = f"sites-{uuid.uuid4().hex[:6]}"
+    report = fairness_monitoring_flow(
+        model_id,
+        "Sites",
+        "y_true",
+        "y_pred",
+        "site",
+        webhook=block(webhook_server),
+        data=str(tmp_path / "predictions.csv"),
+    )
+    # East selects nobody (nobody there has the label): demographic parity, which
+    # ignores base rates, is estimable and flags it. Nothing else fires.
+    assert [f["violation_type"] for f in report.findings] == ["fairness"]
+    assert "safety" not in json.dumps(webhook_server.payloads())
+    east = next(g for g in report.groups if g["group"] == "east")
+    assert east["tpr"] is None and east["fnr"] is None and east["accuracy"] == 1.0
+    missing = {(m["group"], m["metric"]): m for m in report.not_estimable}
+    assert set(missing) == {("east", "tpr"), ("east", "fnr")}
+    assert missing[("east", "fnr")]["reason"] == "no positive label in the group"
+    assert missing[("east", "fnr")]["rules"] == ["safety"]
+    # Neither firing nor healthy: a firing safety alert must not be resolved by this run.
+    assert report.unjudged_rules == ["equalized_odds", "safety"]
+    assert len(report.healthy_fingerprints) == 1  # validity
+    key = artifact_key("fairness", model_id)
+    groups = artifact_data(f"{key}-groups")
+    east_row = next(row for row in groups if row["group"] == "east")
+    assert east_row["fnr"] == "not estimable" and east_row["tpr"] == "not estimable"
+    listed = artifact_data(f"{key}-not-estimable")
+    assert {(row["group"], row["metric"]) for row in listed} == {("east", "tpr"), ("east", "fnr")}
+    summary = artifact_data(f"{key}-summary")
+    assert "Not estimable: fnr of east (no positive label in the group)" in summary
