@@ -53,7 +53,12 @@ from slack_alerts.checks.columns import (
     reconcile_columns,
     time_seconds,
 )
-from slack_alerts.checks.metrics import Direction, MetricDirection, metric_direction
+from slack_alerts.checks.metrics import (
+    Direction,
+    MetricDirection,
+    metric_direction,
+    normalize_metric_name,
+)
 from slack_alerts.checks.twosample import (
     EXACT_KS_MAX_N,
     Scratch,
@@ -126,7 +131,9 @@ class DriftThresholds(BaseModel):
         default=0.10, gt=0, description="Relative degradation that is CRITICAL (10%)"
     )
     performance_overrides: dict[str, float] = Field(
-        default_factory=dict, description="Per-metric relative thresholds, e.g. {'auc': 0.02}"
+        default_factory=dict,
+        description="Per-metric relative thresholds, e.g. {'auc': 0.02}; names match as in "
+        "metric_directions (case, spaces and hyphens do not matter)",
     )
     metric_directions: dict[str, Direction] = Field(
         default_factory=dict,
@@ -567,6 +574,15 @@ class PerformanceChange:
         return self.direction != "unknown"
 
 
+def _override(overrides: Mapping[str, float], metric: str, default: float) -> float:
+    """The per-metric threshold, matched by normalised name like the directions."""
+    key = normalize_metric_name(metric)
+    for name, value in overrides.items():
+        if normalize_metric_name(name) == key:
+            return value
+    return default
+
+
 def performance_drift(
     baseline_metrics: Mapping[str, float],
     current_metrics: Mapping[str, float],
@@ -596,7 +612,7 @@ def performance_drift(
             if not isinstance(value, int | float) or not math.isfinite(value):
                 raise ValueError(f"{label}[{metric!r}] must be a finite number, got {value!r}")
         direction = metric_direction(metric, limits.metric_directions)
-        threshold = limits.performance_overrides.get(metric, limits.performance_drop)
+        threshold = _override(limits.performance_overrides, metric, limits.performance_drop)
         if direction == "unknown":
             changes.append(
                 PerformanceChange(

@@ -172,6 +172,14 @@ class TestPerformanceDrift:
         with pytest.raises(ValueError, match="metric_directions"):
             DriftThresholds(metric_directions={"x": "sideways"})  # type: ignore[dict-item]
 
+    def test_overrides_match_names_like_directions(self) -> None:
+        (change,) = performance_drift(
+            {"auroc": 0.86}, {"auroc": 0.845}, {"performance_overrides": {"AUROC": 0.01}}
+        )
+        assert change.threshold == 0.01 and change.degraded
+        (plain,) = performance_drift({"auroc": 0.86}, {"auroc": 0.845})
+        assert plain.threshold == 0.05 and not plain.degraded
+
     def test_alert_details_carry_the_direction(self) -> None:
         changes = performance_drift({"auroc": 0.9, "mae": 0.1}, {"auroc": 0.7, "mae": 0.3})
         alerts = {a.metric: a for a in drift_alerts("m", "M", _empty_table(), changes)}
