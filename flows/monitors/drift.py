@@ -35,9 +35,12 @@ class DriftReport(MonitoringReport):
 
 @task(name="feature-drift")
 def compute_feature_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, thresholds: DriftThresholds
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    thresholds: DriftThresholds,
+    kinds: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    return feature_drift(reference, current, thresholds)
+    return feature_drift(reference, current, thresholds, kinds=kinds)
 
 
 def _healthy(
@@ -54,9 +57,23 @@ def _healthy(
         )
         return probe.fingerprint
 
-    fine = [f"feature:{f}" for f in table.index[~table["drifted"] & (table["kind"] != "missing")]]
-    fine += [c.metric for c in changes if not c.degraded]
+    # Only what was tested and found fine: a skipped or not-estimable feature,
+    # or a metric of unknown direction, says nothing about a firing alert.
+    tested = table["p_value"].notna() & table["schema_change"].isna()
+    fine = [f"feature:{f}" for f in table.index[tested & ~table["drifted"]]]
+    fine += [c.metric for c in changes if c.judged and not c.degraded]
     return [fingerprint(m) for m in fine]
+
+
+def _metric_line(change: PerformanceChange) -> str:
+    moved = f"{change.baseline:.4g} -> {change.current:.4g}"
+    if not change.judged:
+        return (
+            f"- Metric **{change.metric}**: {moved}; direction unknown, not judged "
+            "(declare it in thresholds.metric_directions)"
+        )
+    better = change.direction.replace("_", " ")
+    return f"- Metric **{change.metric}**: {moved} ({better}; {change.severity.value})"
 
 
 @monitoring_flow("drift-monitoring", log_prints=False)
@@ -69,18 +86,24 @@ def drift_monitoring_flow(
     current_metrics: Mapping[str, float] | None = None,
     webhook: WebhookRef = None,
     thresholds: DriftThresholds | dict[str, Any] | None = None,
+    kinds: dict[str, str] | None = None,
+    encoding: str = "utf-8",
 ) -> DriftReport:
     """Compare current data with its reference and a model's metrics with their baseline.
 
-    ``reference`` / ``current`` are DataFrames or CSV/Parquet paths. Thresholds
-    default to PSI 0.1 (WARNING) / 0.25 (CRITICAL) with Bonferroni-corrected
-    alpha 0.05, and a 5% (WARNING) / 10% (CRITICAL) relative metric drop.
+    ``reference`` / ``current`` are DataFrames or CSV/Parquet paths (CSV read
+    with ``encoding``). Thresholds default to PSI 0.1 (WARNING) / 0.25
+    (CRITICAL) with Bonferroni-corrected alpha 0.05, and a 5% (WARNING) /
+    10% (CRITICAL) relative metric drop; ``thresholds["metric_directions"]``
+    declares which way a metric is better. ``kinds`` declares column kinds
+    (``numeric``, ``categorical``, ``time``, ``skipped``), as a schema would;
+    undeclared columns get one kind for both windows from both frames.
     """
     logger = get_run_logger()
     limits = DriftThresholds.model_validate(thresholds or {})
-    ref = load_frame(reference, "reference")
-    cur = load_frame(current, "current")
-    table = compute_feature_drift(ref, cur, limits)
+    ref = load_frame(reference, "reference", encoding)
+    cur = load_frame(current, "current", encoding)
+    table = compute_feature_drift(ref, cur, limits, kinds)
     changes = performance_drift(baseline_metrics or {}, current_metrics or {}, limits)
     alerts = drift_alerts(model_id, model_name, table, changes, limits)
     drifted = [str(f) for f in table.index[table["drifted"]]]
@@ -126,28 +149,30 @@ def drift_monitoring_flow(
                 "drifted",
                 "severity",
                 "note",
+                "schema_change",
             ]
         ],
         f"Feature drift for {model_name} ({model_id})",
     )
-    worst = table.sort_values("psi", ascending=False).head(5)
+    tested = table[table["p_value"].notna()]
+    worst = tested.sort_values("psi", ascending=False).head(5)
+    untested = table[table["p_value"].isna()]
     lines = [
         f"# Drift: {model_name} (`{model_id}`)",
-        f"{len(table)} features compared against the reference; **{len(drifted)} drifted**"
-        f" (PSI >= {limits.psi_warning} and p < {table.attrs['alpha_per_test']:.2g}).",
+        f"{len(tested)} of {len(table)} features compared against the reference; "
+        f"**{len(drifted)} drifted** (PSI >= {limits.psi_warning} and "
+        f"p < {table.attrs['alpha_per_test']:.2g}).",
         "",
         "| feature | kind | PSI | p-value | severity |",
         "|---|---|---|---|---|",
         *[
             f"| {f} | {r['kind']} | {r['psi']:.3f} | {r['p_value']:.2g} | {r['severity']} |"
             for f, r in worst.iterrows()
-            if r["kind"] != "missing"
         ],
         "",
-        *[
-            f"- Metric **{c.metric}**: {c.baseline:.4g} -> {c.current:.4g} ({c.severity.value})"
-            for c in changes
-        ],
+        *[f"- Not compared: **{f}** ({r['kind']}): {r['note']}" for f, r in untested.iterrows()],
+        "",
+        *[_metric_line(c) for c in changes],
         "",
         *outcome_lines(report),
     ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
+from pydantic import Field
 
 from flows.artifacts import artifact_key, publish_summary, publish_table
 from flows.dispatch import fail_if_undelivered, send_alerts
@@ -16,6 +18,7 @@ from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
 from slack_alerts import FAVESViolation
 from slack_alerts.checks.fairness import (
+    RULES,
     FairnessThresholds,
     fairness_findings,
     fairness_summary,
@@ -26,13 +29,26 @@ from slack_alerts.checks.fairness import (
 
 __all__ = ["FairnessReport", "fairness_monitoring_flow", "fairness_summary", "group_metrics"]
 
-RULES = ("fairness", "equalized_odds", "validity", "safety")
+NOT_ESTIMABLE = "not estimable"
 
 
 class FairnessReport(MonitoringReport):
     groups: list[dict[str, Any]]
     summary: dict[str, Any]
     findings: list[dict[str, Any]]
+    not_estimable: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Values with an empty denominator (NaN, None in groups): what, why, "
+        "and the FAVES rules that could not use them",
+    )
+    unjudged_rules: list[str] = Field(
+        default_factory=list,
+        description="Rules left without a value they needed: neither firing nor healthy",
+    )
+
+
+def _shown(value: float, digits: int = 3) -> str:
+    return NOT_ESTIMABLE if math.isnan(value) else f"{value:.{digits}f}"
 
 
 @task(name="group-metrics")
@@ -63,6 +79,7 @@ def fairness_monitoring_flow(
     webhook: WebhookRef = None,
     thresholds: FairnessThresholds | dict[str, Any] | None = None,
     data: pd.DataFrame | str | Path | None = None,
+    encoding: str = "utf-8",
 ) -> FairnessReport:
     """Check FAVES rules across patient groups.
 
@@ -70,29 +87,35 @@ def fairness_monitoring_flow(
     ``sensitive_features`` of equal length), or ``data`` (a DataFrame or a
     CSV/Parquet path) with those three arguments naming its columns
     (``sensitive_features`` may list several columns for intersectional
-    groups). Labels are binary, 1 the positive class.
+    groups; a CSV is read with ``encoding``). Labels are binary, 1 the
+    positive class.
     """
     logger = get_run_logger()
     limits = FairnessThresholds.model_validate(thresholds or {})
     if data is not None:
         y_true, y_pred, sensitive_features = _columns(
-            load_frame(data, "data"), y_true, y_pred, sensitive_features
+            load_frame(data, "data", encoding), y_true, y_pred, sensitive_features
         )
     groups = compute_group_metrics(y_true, y_pred, sensitive_features)
     findings = fairness_findings(groups, limits)
     violations = faves_violations(model_id, model_name, findings)
+    summary = summarize(groups, limits)
+    missing = summary.pop("not_estimable")
     failed = {f.violation_type for f in findings}
+    # A rule that lacked a value it needed was not fully checked: it neither
+    # fires nor resolves an alert that is firing.
+    unjudged = sorted({rule for entry in missing for rule in entry["rules"]} - failed)
     healthy = [
         FAVESViolation(model_id=model_id, model_name=model_name, violation_type=rule).fingerprint
         for rule in RULES
-        if rule not in failed
+        if rule not in failed and rule not in unjudged
     ]
-    summary = summarize(groups)
     logger.info(
-        "%d groups; demographic parity ratio %.3f; %d FAVES finding(s)",
+        "%d groups; demographic parity ratio %s; %d FAVES finding(s); %d value(s) not estimable",
         len(groups),
-        summary["demographic_parity_ratio"],
+        _shown(summary["demographic_parity_ratio"]),
         len(findings),
+        len(missing),
     )
     sent = send_alerts(violations, webhook, {model_id: healthy})
     report = FairnessReport(
@@ -102,7 +125,13 @@ def fairness_monitoring_flow(
         resolved=sent.resolved,
         notes=sent.notes,
         problem=sent.problem,
-        groups=[{"group": str(g), **row} for g, row in groups.to_dict(orient="index").items()],
+        groups=[
+            {"group": str(g), **row}
+            for g, row in groups.astype(object)
+            .where(groups.notna(), None)
+            .to_dict(orient="index")
+            .items()
+        ],
         summary=summary,
         findings=[
             {
@@ -114,15 +143,38 @@ def fairness_monitoring_flow(
             for f in findings
         ],
         healthy_fingerprints=healthy,
+        not_estimable=missing,
+        unjudged_rules=unjudged,
     )
     key = artifact_key("fairness", model_id)
-    publish_table(f"{key}-groups", groups, f"Per-group metrics for {model_name} ({model_id})")
+    publish_table(
+        f"{key}-groups",
+        groups.astype(object).where(groups.notna(), NOT_ESTIMABLE),
+        f"Per-group metrics for {model_name} ({model_id}); "
+        f"'{NOT_ESTIMABLE}' where a rate's denominator is empty",
+    )
+    if missing:
+        publish_table(
+            f"{key}-not-estimable",
+            pd.DataFrame(
+                [
+                    {
+                        "group": m["group"] or "(across groups)",
+                        "metric": m["metric"],
+                        "reason": m["reason"],
+                        "rules not applied": ", ".join(m["rules"]) or "none",
+                    }
+                    for m in missing
+                ]
+            ),
+            f"Values not estimable for {model_name} ({model_id}), never judged",
+        )
     ratio, gap = summary["demographic_parity_ratio"], summary["demographic_parity_difference"]
     lines = [
         f"# Fairness (FAVES): {model_name} (`{model_id}`)",
-        f"- Demographic parity ratio **{ratio:.3f}** "
-        f"(four-fifths rule: >= {limits.min_ratio}); difference {gap:.3f}",
-        f"- Equalized-odds difference **{summary['equalized_odds_difference']:.3f}**",
+        f"- Demographic parity ratio **{_shown(ratio)}** "
+        f"(four-fifths rule: >= {limits.min_ratio}); difference {_shown(gap)}",
+        f"- Equalized-odds difference **{_shown(summary['equalized_odds_difference'])}**",
         f"- Groups under {limits.min_group_size} rows are reported, not judged: "
         + (
             ", ".join(str(g) for g in groups.index[groups["count"] < limits.min_group_size])
@@ -134,6 +186,13 @@ def fairness_monitoring_flow(
             f"({', '.join(f.affected_groups)}): {f.description}"
             for f in findings
         ],
+        "",
+        *[
+            f"- Not estimable: {m['metric']} of {m['group'] or 'the groups'} ({m['reason']})"
+            + (f"; not judged by {', '.join(m['rules'])}" if m["rules"] else "")
+            for m in missing
+        ],
+        *([f"- Rules not fully checked this run: {', '.join(unjudged)}"] if unjudged else []),
         "",
         *outcome_lines(report),
     ]

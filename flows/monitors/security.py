@@ -11,6 +11,7 @@ from prefect import get_run_logger, task
 
 from flows.artifacts import artifact_key, publish_summary, publish_table
 from flows.dispatch import fail_if_undelivered, send_alerts
+from flows.loading import InputFileError, not_text_error
 from flows.monitors import monitoring_flow
 from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
@@ -38,9 +39,26 @@ def scan_audit_log(events: str | Path | list[Any], rules: SecurityRules) -> Scan
 
 
 def _rules(rules: SecurityRules | dict[str, Any] | str | Path | None) -> SecurityRules:
-    if isinstance(rules, str | Path):
-        return SecurityRules.model_validate(json.loads(Path(rules).read_text(encoding="utf-8")))
-    return SecurityRules.model_validate(rules or {})
+    """Rules as given, or read from a JSON file; file errors name ``rules`` and the file."""
+    if not isinstance(rules, str | Path):
+        return SecurityRules.model_validate(rules or {})
+    path = Path(rules)
+    if not path.exists():
+        raise FileNotFoundError(f"rules: no file at {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise not_text_error(
+            "rules", path, "utf-8", "JSON files are UTF-8 (RFC 8259): re-save it as UTF-8"
+        ) from None
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputFileError(
+            f"rules: {path} is not valid JSON: {error.msg} (line {error.lineno}, "
+            f"column {error.colno})"
+        ) from None
+    return SecurityRules.model_validate(loaded)
 
 
 @monitoring_flow("security-monitoring")

@@ -1,20 +1,33 @@
 """Group fairness and the other FAVES checks: pure, vectorised, no I/O.
 
-``group_metrics`` and ``fairness_summary`` equal fairlearn's ``MetricFrame``
-values (selection rate, TPR, FPR, accuracy, count) and its
-``demographic_parity_*`` / ``equalized_odds_difference`` to 1e-9, computed
-with one ``pandas.factorize`` and a few ``numpy.bincount`` calls instead of a
-loop over rows or groups.
+``group_metrics`` gives per group the count, the label counts, selection
+rate, TPR, FNR, FPR and accuracy; ``fairness_summary`` the demographic
+parity difference and ratio, the equalized-odds difference and each
+group's disparate impact. They are computed with one ``pandas.factorize``
+and a few ``numpy.bincount`` calls, and equal fairlearn's ``MetricFrame``
+(``selection_rate``, ``true_positive_rate``, ``false_negative_rate``,
+``false_positive_rate``, accuracy) and ``demographic_parity_*`` /
+``equalized_odds_difference`` to 1e-9 wherever the rate can be estimated.
 
-Conventions (fairlearn's): binary labels with 1 as the positive class; a
-group with no positives has TPR 0, with no negatives FPR 0. Missing values
-in a sensitive feature form their own group, ``"(missing)"``.
+Where it cannot, we differ from fairlearn on purpose. A rate whose
+denominator is empty is *not estimable*: TPR and FNR of a group without a
+positive label, FPR of a group without a negative one, any rate of an empty
+group, disparate impact when no group is ever selected (a ratio to 0), and
+a gap between groups when fewer than two groups have the rate. fairlearn
+returns 0 by convention there (a group with no positives has TPR 0 *and*
+FNR 0); we return NaN, ``not_estimable`` says which value and why, and no
+FAVES rule judges it: 0 would read as "every case missed" and raise a
+safety alert for a group in which there was nothing to miss. Gaps and
+ratios are taken over the groups whose rate is estimable.
+
+Labels are binary with 1 as the positive class. Missing values in a
+sensitive feature form their own group, ``"(missing)"``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -25,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from slack_alerts.models import FAVESViolation, SeverityLevel
 
 MISSING_GROUP = "(missing)"
+RULES = ("fairness", "equalized_odds", "validity", "safety")
 
 
 class FairnessThresholds(BaseModel):
@@ -92,67 +106,191 @@ def _groups(sensitive_features: Any, n: int) -> tuple[npt.NDArray[np.intp], list
     return codes, labels
 
 
-def _safe_ratio(numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]) -> Any:
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+def _rate(numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]) -> Any:
+    """numerator / denominator, NaN where the denominator is 0 (not estimable)."""
+    return np.divide(
+        numerator,
+        denominator,
+        out=np.full_like(numerator, np.nan),
+        where=denominator > 0,
+    )
 
 
 def group_metrics(y_true: Any, y_pred: Any, sensitive_features: Any) -> pd.DataFrame:
-    """One row per group: count, selection_rate, tpr, fpr, accuracy."""
+    """One row per group (indexed by a readable label, sorted).
+
+    Columns: ``count``, ``positives`` and ``negatives`` (true labels),
+    ``selection_rate`` (predicted positive / count), ``tpr`` (true positives
+    / positives), ``fnr`` (false negatives / positives), ``fpr`` (false
+    positives / negatives), ``accuracy``. A rate with an empty denominator
+    is NaN (see the module docstring and ``not_estimable``).
+
+    Raises:
+        ValueError: labels are not binary 0/1, or the three inputs differ
+            in length (naming the argument).
+    """
     truth = _binary(y_true, "y_true")
     predicted = _binary(y_pred, "y_pred")
     if len(truth) != len(predicted):
         raise ValueError(f"y_pred has {len(predicted)} rows but y_true has {len(truth)}")
     codes, labels = _groups(sensitive_features, len(truth))
     k = len(labels)
-    count = np.bincount(codes, minlength=k).astype(np.float64)
-    predicted_positive = np.bincount(codes, weights=predicted, minlength=k)
-    predicted_positive = np.asarray(predicted_positive, dtype=np.float64)
-    positives = np.asarray(np.bincount(codes, weights=truth, minlength=k), dtype=np.float64)
-    true_positive = np.asarray(
-        np.bincount(codes, weights=truth * predicted, minlength=k), dtype=np.float64
-    )
-    correct = np.bincount(codes, weights=(truth == predicted).astype(np.float64), minlength=k)
-    table = pd.DataFrame(
+
+    def per_group(weights: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
+        return np.asarray(np.bincount(codes, weights=weights, minlength=k), dtype=np.float64)
+
+    count = per_group()
+    positives = per_group(truth)
+    predicted_positive = per_group(predicted)
+    true_positive = per_group(truth * predicted)
+    correct = per_group((truth == predicted).astype(np.float64))
+    return pd.DataFrame(
         {
             "count": count.astype(np.int64),
-            "selection_rate": predicted_positive / count,
-            "tpr": _safe_ratio(true_positive, positives),
-            "fpr": _safe_ratio(predicted_positive - true_positive, count - positives),
-            "accuracy": correct / count,
+            "positives": positives.astype(np.int64),
+            "negatives": (count - positives).astype(np.int64),
+            "selection_rate": _rate(predicted_positive, count),
+            "tpr": _rate(true_positive, positives),
+            "fnr": _rate(positives - true_positive, positives),
+            "fpr": _rate(predicted_positive - true_positive, count - positives),
+            "accuracy": _rate(correct, count),
         },
         index=pd.Index(labels, name="group"),
     )
-    return table
+
+
+def _estimable(values: pd.Series) -> pd.Series:
+    return values[values.notna()]
 
 
 def _gap(values: pd.Series) -> float:
-    return float(values.max() - values.min())
+    """Largest minus smallest over the groups with the rate; NaN with fewer than two."""
+    known = _estimable(values)
+    return float(known.max() - known.min()) if len(known) >= 2 else math.nan
 
 
 def _ratio(values: pd.Series) -> float:
-    top = float(values.max())
-    return float(values.min()) / top if top > 0 else math.nan
+    """Smallest over largest; NaN with fewer than two groups or a largest of 0."""
+    known = _estimable(values)
+    if len(known) < 2 or not float(known.max()) > 0:
+        return math.nan
+    return float(known.min()) / float(known.max())
 
 
-def summarize(groups: pd.DataFrame) -> dict[str, Any]:
-    """The fairness summary of a ``group_metrics`` table (or a subset of its rows)."""
+def _harmful(groups: pd.DataFrame, outcome: str) -> pd.Series:
+    if outcome == "false_positive":
+        return groups["fpr"]
+    # Tables made before fnr was a column: 1 - TPR, NaN where TPR is NaN.
+    return groups["fnr"] if "fnr" in groups else 1.0 - groups["tpr"]
+
+
+def summarize(groups: pd.DataFrame, thresholds: FairnessThresholds | None = None) -> dict[str, Any]:
+    """The fairness summary of a ``group_metrics`` table (or a subset of its rows).
+
+    ``demographic_parity_difference`` / ``_ratio`` over the selection rates;
+    ``equalized_odds_difference``, the larger of the TPR and FPR gaps (each
+    over the groups where it is estimable; NaN when neither is);
+    ``disparate_impact``, each group's selection rate over the most favoured
+    group's (NaN when that is 0). ``not_estimable`` lists what is NaN and why
+    (``not_estimable(groups, thresholds)`` as dicts).
+    """
     selection = groups["selection_rate"]
-    top = float(selection.max())
+    known = _estimable(selection)
+    top = float(known.max()) if len(known) else math.nan
+    gaps = [g for g in (_gap(groups["tpr"]), _gap(groups["fpr"])) if not math.isnan(g)]
     return {
         "demographic_parity_difference": _gap(selection),
         "demographic_parity_ratio": _ratio(selection),
-        "equalized_odds_difference": max(_gap(groups["tpr"]), _gap(groups["fpr"])),
+        "equalized_odds_difference": max(gaps) if gaps else math.nan,
         "disparate_impact": {
-            str(g): (float(v) / top if top > 0 else math.nan) for g, v in selection.items()
+            str(g): (float(v) / top if top > 0 and not math.isnan(v) else math.nan)
+            for g, v in selection.items()
         },
+        "not_estimable": [entry.as_dict() for entry in not_estimable(groups, thresholds)],
     }
 
 
 def fairness_summary(y_true: Any, y_pred: Any, sensitive_features: Any) -> dict[str, Any]:
     """demographic_parity_difference / _ratio, equalized_odds_difference
-    (worst of the TPR and FPR gaps) and disparate_impact per group (its
-    selection rate over the most favoured group's)."""
+    (worst of the TPR and FPR gaps), disparate_impact per group (its
+    selection rate over the most favoured group's), and ``not_estimable``."""
     return summarize(group_metrics(y_true, y_pred, sensitive_features))
+
+
+@dataclass(frozen=True)
+class NotEstimable:
+    """A value that could not be estimated, why, and the FAVES rules left without it.
+
+    ``group`` is None for a value across groups (a ratio or a gap).
+    """
+
+    metric: str
+    reason: str
+    group: str | None = None
+    rules: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"rules": list(self.rules)}
+
+
+_RATES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # rate: (denominator column, what an empty one means, rules that use the rate)
+    "selection_rate": ("count", "the group is empty", ("fairness",)),
+    "tpr": ("positives", "no positive label in the group", ("equalized_odds",)),
+    "fnr": ("positives", "no positive label in the group", ("safety",)),
+    "fpr": ("negatives", "no negative label in the group", ("equalized_odds", "safety")),
+    "accuracy": ("count", "the group is empty", ("validity",)),
+}
+
+
+def not_estimable(
+    groups: pd.DataFrame, thresholds: FairnessThresholds | None = None
+) -> list[NotEstimable]:
+    """Every NaN of a ``group_metrics`` table and of its summary, with the reason.
+
+    Per group: each rate whose denominator is empty. Across groups (over the
+    groups large enough to judge, as the FAVES rules see them): disparate
+    impact when no group is selected, and the TPR and FPR gaps when fewer
+    than two groups have the rate. ``rules`` names the FAVES rules that
+    could not use the value (empty for a group too small to be judged
+    anyway); ``fpr`` feeds ``safety`` only when ``harmful_outcome`` is
+    ``false_positive``, ``fnr`` only when it is ``false_negative``.
+    """
+    limits = thresholds or FairnessThresholds()
+    harmful = "fpr" if limits.harmful_outcome == "false_positive" else "fnr"
+    judged = {str(g): bool(c >= limits.min_group_size) for g, c in groups["count"].items()}
+    found: list[NotEstimable] = []
+    for metric, (denominator, reason, rules) in _RATES.items():
+        if metric not in groups:
+            continue
+        used = tuple(r for r in rules if r != "safety" or metric == harmful)
+        # Without the label counts in the table, only that the value is missing is known.
+        why = reason if denominator in groups else "no value (empty denominator)"
+        for group, value in groups[metric].items():
+            if math.isnan(value):
+                label = str(group)
+                found.append(NotEstimable(metric, why, label, used if judged[label] else ()))
+    eligible = groups[groups["count"] >= limits.min_group_size]
+    if len(eligible) >= 2:
+        selected = _estimable(eligible["selection_rate"])
+        if len(selected) and not float(selected.max()) > 0:
+            found.append(
+                NotEstimable(
+                    "disparate_impact",
+                    "no group has a positive prediction: ratios to a selection rate of 0",
+                    rules=("fairness",),
+                )
+            )
+        for metric, label in (("tpr", "positive"), ("fpr", "negative")):
+            if metric in eligible and len(_estimable(eligible[metric])) < 2:
+                found.append(
+                    NotEstimable(
+                        f"{metric}_gap",
+                        f"fewer than two groups with a {label} label",
+                        rules=("equalized_odds",),
+                    )
+                )
+    return found
 
 
 @dataclass(frozen=True)
@@ -173,7 +311,8 @@ def fairness_findings(
 
     Groups smaller than ``min_group_size`` are left out of every rule (their
     rates are noise), and are named in the details so nobody thinks they were
-    forgotten.
+    forgotten. A value that is not estimable (NaN, see ``not_estimable``)
+    is left out of every rule too: no rule reads a missing rate as 0.
     """
     limits = thresholds or FairnessThresholds()
     eligible = groups[groups["count"] >= limits.min_group_size]
@@ -183,7 +322,7 @@ def fairness_findings(
         base["groups_too_small_to_judge"] = small
     if len(eligible) < 2:
         return []
-    summary = summarize(eligible)
+    summary = summarize(eligible, limits)
     findings = []
 
     impact = summary["disparate_impact"]
@@ -213,7 +352,8 @@ def fairness_findings(
 
     eod = summary["equalized_odds_difference"]
     if eod > limits.max_equalized_odds_difference:
-        worst = "tpr" if _gap(eligible["tpr"]) >= _gap(eligible["fpr"]) else "fpr"
+        # The rate whose gap is the difference (a NaN gap is never it).
+        worst = "tpr" if _gap(eligible["tpr"]) == eod else "fpr"
         findings.append(
             FairnessFinding(
                 violation_type="equalized_odds",
@@ -250,9 +390,7 @@ def fairness_findings(
             )
 
     if limits.max_harmful_rate is not None:
-        rate = (
-            1.0 - eligible["tpr"] if limits.harmful_outcome == "false_negative" else eligible["fpr"]
-        )
+        rate = _harmful(eligible, limits.harmful_outcome)
         harmed = rate[rate > limits.max_harmful_rate]
         if len(harmed):
             label = (

@@ -17,7 +17,17 @@ Each record is a dict with ``timestamp``, ``principal``, ``ip``,
 Every event carries ``metadata["incident_id"]``, a hash of the rule, its
 subject and the incident's first timestamp, so re-scanning the same log
 yields the same ids (and the same fingerprints): it does not page again.
-Malformed records are counted and reported, never fatal.
+Malformed records are counted and reported, never fatal; that includes a
+timestamp that parses but lies outside the range UTC can represent
+(``0001-01-01T00:00+05:00`` is in year 0 in UTC), which would otherwise
+stop the whole scan.
+
+Records are scanned whole, but only bounded excerpts of them are copied
+into events (and from there into reports, artifacts and Slack):
+identifiers (principal, IP, model id) are capped at
+``MAX_IDENTIFIER_CHARS`` (256) characters by ``cap_identifier``, which
+keeps distinct long values distinct with a hash; prompts and outputs are
+never copied at all. A 50 MB ``principal`` costs a hash, not a 50 MB alert.
 """
 
 from __future__ import annotations
@@ -50,6 +60,20 @@ DEFAULT_INJECTION_MARKERS = (
 )
 DEFAULT_SYSTEM_PROMPT_MARKERS = ("<<SYS>>", "system prompt:", "### system:")
 MAX_LINES_LISTED = 10
+MAX_IDENTIFIER_CHARS = 256
+_KEPT_CHARS = 200  # of a capped identifier; the rest of the cap is its length and hash
+
+
+def cap_identifier(value: str) -> str:
+    """``value`` if at most ``MAX_IDENTIFIER_CHARS`` long, else its start, length and hash.
+
+    ``"<first 200 chars>…[+N chars, sha256 0123456789ab]"``: at most 256
+    characters, and two long values that differ anywhere stay different.
+    """
+    if len(value) <= MAX_IDENTIFIER_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{value[:_KEPT_CHARS]}…[+{len(value) - _KEPT_CHARS} chars, sha256 {digest}]"
 
 
 class SecurityRules(BaseModel):
@@ -107,14 +131,33 @@ class ScanResult:
         return Counter(e.event_type for e in self.events)
 
 
+class _OutOfRange(ValueError):
+    """A timestamp that parses but has no UTC representation (year 0 or 10000 in UTC)."""
+
+
 def _timestamp(value: Any) -> datetime:
+    """An aware datetime; naive ones are UTC. Raises ValueError, or _OutOfRange."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a timestamp")
     if isinstance(value, datetime):
         stamp = value
     elif isinstance(value, int | float):
-        stamp = datetime.fromtimestamp(value, UTC)
+        try:
+            stamp = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError) as error:
+            if isinstance(value, float) and value != value:
+                raise ValueError("NaN is not a timestamp") from error
+            raise _OutOfRange(str(value)) from error
     else:
         stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    if stamp.tzinfo is None:
+        return stamp.replace(tzinfo=UTC)
+    try:
+        # Every later step (ordering, windows, incident ids) works in UTC.
+        stamp.astimezone(UTC)
+    except OverflowError as error:
+        raise _OutOfRange(stamp.isoformat()) from error
+    return stamp
 
 
 def parse_record(raw: Any, line: int) -> AuditRecord | MalformedRecord:
@@ -131,6 +174,8 @@ def parse_record(raw: Any, line: int) -> AuditRecord | MalformedRecord:
         return MalformedRecord(line, f"missing {', '.join(missing)}")
     try:
         stamp = _timestamp(raw["timestamp"])
+    except _OutOfRange:
+        return MalformedRecord(line, "timestamp outside the range UTC can represent")
     except (TypeError, ValueError, OverflowError, OSError):
         return MalformedRecord(line, "unreadable timestamp")
     return AuditRecord(
@@ -164,7 +209,7 @@ def _event(
     models = Counter(r.model_id for r in records)
     return SafetyEvent(
         event_type=rule,
-        model_id=models.most_common(1)[0][0],
+        model_id=cap_identifier(models.most_common(1)[0][0]),
         description=description,
         severity=severity,
         timestamp=first,
@@ -212,6 +257,7 @@ def _auth_bursts(records: list[AuditRecord], rules: SecurityRules) -> list[Safet
             if key:
                 grouped[key].append(r)
         for key, group in sorted(grouped.items()):
+            shown = cap_identifier(key)
             for burst in _bursts(group, rules.auth_window_seconds, rules.auth_failure_threshold):
                 critical = len(burst) >= rules.auth_failure_critical
                 events.append(
@@ -220,9 +266,9 @@ def _auth_bursts(records: list[AuditRecord], rules: SecurityRules) -> list[Safet
                         f"{key_name}={key}",
                         burst,
                         SeverityLevel.CRITICAL if critical else SeverityLevel.WARNING,
-                        f"{len(burst)} authentication failures from {key_name} {key} within "
+                        f"{len(burst)} authentication failures from {key_name} {shown} within "
                         f"{rules.auth_window_seconds:.0f}s windows.",
-                        **{key_name: key, "failures": len(burst)},
+                        **{key_name: shown, "failures": len(burst)},
                     )
                 )
     return events
@@ -244,9 +290,9 @@ def _unauthorized(records: list[AuditRecord], rules: SecurityRules) -> list[Safe
             f"{model}:{principal}",
             group,
             SeverityLevel.CRITICAL,
-            f"Principal {principal} called model {model} without being on its allow-list "
-            f"({len(group)} request(s)).",
-            principal=principal,
+            f"Principal {cap_identifier(principal)} called model {cap_identifier(model)} "
+            f"without being on its allow-list ({len(group)} request(s)).",
+            principal=cap_identifier(principal),
         )
         for (model, principal), group in sorted(grouped.items())
     ]
@@ -272,6 +318,7 @@ def _content_rules(records: list[AuditRecord], rules: SecurityRules) -> list[Saf
     events = []
     for (model, principal), hits in sorted(phi.items()):
         kinds = sorted({k for _, ks in hits for k in ks})
+        shown = cap_identifier(principal)
         events.append(
             _event(
                 "phi_in_output",
@@ -279,31 +326,33 @@ def _content_rules(records: list[AuditRecord], rules: SecurityRules) -> list[Saf
                 [r for r, _ in hits],
                 SeverityLevel.CRITICAL,
                 f"Model output contained {', '.join(kinds)} pattern(s) in {len(hits)} response(s) "
-                f"to {principal}; see the log lines (values are not copied here).",
-                principal=principal,
+                f"to {shown}; see the log lines (values are not copied here).",
+                principal=shown,
                 phi_kinds=kinds,
             )
         )
     for (model, principal), group in sorted(injected.items()):
+        shown = cap_identifier(principal)
         events.append(
             _event(
                 "prompt_injection",
                 f"{model}:{principal}",
                 group,
                 SeverityLevel.WARNING,
-                f"{len(group)} prompt(s) from {principal} contained injection markers.",
-                principal=principal,
+                f"{len(group)} prompt(s) from {shown} contained injection markers.",
+                principal=shown,
             )
         )
     for (model, principal), group in sorted(leaked.items()):
+        shown = cap_identifier(principal)
         events.append(
             _event(
                 "system_prompt_leak",
                 f"{model}:{principal}",
                 group,
                 SeverityLevel.CRITICAL,
-                f"The system prompt was echoed back to {principal} in {len(group)} response(s).",
-                principal=principal,
+                f"The system prompt was echoed back to {shown} in {len(group)} response(s).",
+                principal=shown,
             )
         )
     return events
@@ -316,6 +365,7 @@ def _rate_anomalies(records: list[AuditRecord], rules: SecurityRules) -> list[Sa
     events = []
     for principal, group in sorted(grouped.items()):
         threshold = rules.max_requests_per_window + 1
+        shown = cap_identifier(principal)
         for burst in _bursts(group, rules.rate_window_seconds, threshold):
             events.append(
                 _event(
@@ -323,9 +373,9 @@ def _rate_anomalies(records: list[AuditRecord], rules: SecurityRules) -> list[Sa
                     f"principal={principal}",
                     burst,
                     SeverityLevel.WARNING,
-                    f"{principal} sent {len(burst)} requests in bursts above "
+                    f"{shown} sent {len(burst)} requests in bursts above "
                     f"{rules.max_requests_per_window} per {rules.rate_window_seconds:.0f}s.",
-                    principal=principal,
+                    principal=shown,
                 )
             )
     return events

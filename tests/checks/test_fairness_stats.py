@@ -1,7 +1,12 @@
-"""group_metrics / fairness_summary equal fairlearn's to 1e-9; FAVES findings."""
+"""group_metrics / fairness_summary equal fairlearn's to 1e-9 where estimable; FAVES findings.
+
+Where a rate's denominator is empty fairlearn returns 0 by convention; ours
+is NaN and listed by ``not_estimable`` (asserted here for every such value).
+"""
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -14,6 +19,7 @@ from fairlearn.metrics import (
     demographic_parity_difference,
     demographic_parity_ratio,
     equalized_odds_difference,
+    false_negative_rate,
     false_positive_rate,
     selection_rate,
     true_positive_rate,
@@ -29,58 +35,94 @@ from slack_alerts.checks.fairness import (
     fairness_summary,
     faves_violations,
     group_metrics,
+    not_estimable,
 )
 
+# Our column: (fairlearn's metric, our column holding its denominator).
+RATES: dict[str, tuple[Any, str]] = {
+    "selection_rate": (selection_rate, "count"),
+    "tpr": (true_positive_rate, "positives"),
+    "fnr": (false_negative_rate, "positives"),
+    "fpr": (false_positive_rate, "negatives"),
+    "accuracy": (accuracy_score, "count"),
+}
 
-def fairlearn_reference(
-    y_true: Any, y_pred: Any, groups: Any
-) -> tuple[pd.DataFrame, dict[str, float]]:
+
+def fairlearn_frame(y_true: Any, y_pred: Any, groups: Any, metrics: dict[str, Any]) -> MetricFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        frame = MetricFrame(
-            metrics={
-                "count": count,
-                "selection_rate": selection_rate,
-                "tpr": true_positive_rate,
-                "fpr": false_positive_rate,
-                "accuracy": accuracy_score,
-            },
-            y_true=y_true,
-            y_pred=y_pred,
-            sensitive_features=groups,
-        )
-        summary = {
-            "demographic_parity_difference": demographic_parity_difference(
-                y_true, y_pred, sensitive_features=groups
-            ),
-            "demographic_parity_ratio": demographic_parity_ratio(
-                y_true, y_pred, sensitive_features=groups
-            ),
-            "equalized_odds_difference": equalized_odds_difference(
-                y_true, y_pred, sensitive_features=groups
-            ),
-        }
-    return frame.by_group, summary
+        return MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=groups)
+
+
+def labelled(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    frame = frame.copy()
+    frame.index = [", ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in frame.index]
+    return frame
+
+
+def fairlearn_gap(y_true: Any, y_pred: Any, groups: Any, metric: Any, column: str) -> float:
+    """fairlearn's between-group difference of ``metric`` over the groups where it is estimable."""
+    ours = group_metrics(y_true, y_pred, groups)
+    denominator = RATES[column][1]
+    keep = [str(g) for g in ours.index[ours[denominator] > 0]]
+    if len(keep) < 2:
+        return math.nan
+    if isinstance(groups, pd.DataFrame):
+        rows_group = [", ".join(map(str, row)) for row in groups.itertuples(index=False)]
+    else:
+        rows_group = [str(g) for g in np.asarray(groups, dtype=object)]
+    labels = np.asarray(rows_group, dtype=object)
+    rows = np.isin(labels, keep)
+    truth, predicted = np.asarray(y_true)[rows], np.asarray(y_pred)[rows]
+    frame = fairlearn_frame(truth, predicted, labels[rows], metric)
+    return float(frame.difference())
 
 
 def assert_equal_to_fairlearn(y_true: Any, y_pred: Any, groups: Any) -> None:
-    expected_groups, expected = fairlearn_reference(y_true, y_pred, groups)
-    ours = group_metrics(y_true, y_pred, groups)
-    expected_groups = expected_groups.copy()
-    expected_groups.index = [
-        ", ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in expected_groups.index
-    ]
-    ours = ours.loc[expected_groups.index]
-    for column in ("count", "selection_rate", "tpr", "fpr", "accuracy"):
-        assert np.allclose(
-            ours[column].to_numpy(float), expected_groups[column].to_numpy(float), atol=1e-9, rtol=0
-        ), column
+    metrics = {"count": count} | {name: metric for name, (metric, _) in RATES.items()}
+    expected = labelled(fairlearn_frame(y_true, y_pred, groups, metrics).by_group)
+    ours = group_metrics(y_true, y_pred, groups).loc[expected.index]
+    assert ours["count"].tolist() == expected["count"].astype(int).tolist()
+    missing = {(e.group, e.metric) for e in not_estimable(ours)}
+    convention = 0
+    for column, (_, denominator) in RATES.items():
+        for group in expected.index:
+            if ours.loc[group, denominator] == 0:
+                # fairlearn returns a number by convention; ours is not estimable.
+                assert math.isnan(ours.loc[group, column]), (group, column)
+                assert (group, column) in missing, (group, column)
+                assert expected.loc[group, column] == 0.0, (group, column)
+                convention += 1
+            else:
+                assert ours.loc[group, column] == pytest.approx(
+                    float(expected.loc[group, column]), abs=1e-9
+                ), (group, column)
+    assert len([m for m in missing if m[0] is not None]) == convention
     summary = fairness_summary(y_true, y_pred, groups)
-    for key, value in expected.items():
-        if np.isnan(value):
-            assert np.isnan(summary[key]), key
-        else:
-            assert summary[key] == pytest.approx(value, abs=1e-9), key
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, reference in (
+            ("demographic_parity_difference", demographic_parity_difference),
+            ("demographic_parity_ratio", demographic_parity_ratio),
+        ):
+            # Every group has rows, so every selection rate is estimable.
+            value = reference(y_true, y_pred, sensitive_features=groups)
+            if np.isnan(value):
+                assert math.isnan(summary[key]), key
+            else:
+                assert summary[key] == pytest.approx(value, abs=1e-9), key
+        gaps = [
+            fairlearn_gap(y_true, y_pred, groups, true_positive_rate, "tpr"),
+            fairlearn_gap(y_true, y_pred, groups, false_positive_rate, "fpr"),
+        ]
+        known = [g for g in gaps if not math.isnan(g)]
+        expected_eod = max(known) if known else math.nan
+        if convention == 0:  # nothing missing: fairlearn's own number
+            expected_eod = equalized_odds_difference(y_true, y_pred, sensitive_features=groups)
+    if math.isnan(expected_eod):
+        assert math.isnan(summary["equalized_odds_difference"])
+    else:
+        assert summary["equalized_odds_difference"] == pytest.approx(expected_eod, abs=1e-9)
 
 
 @settings(max_examples=60, deadline=None)
