@@ -1,4 +1,4 @@
-"""``slack-alerts``: the demo, a test message, the preview page, block registration, limits.
+"""``slack-alerts``: the demo, a test message, the preview page, blocks on the server, limits.
 
 Every error ends with what to do next; the exit code is 0 on success, 1 on a
 handled error, 2 on a usage error (argparse).
@@ -17,6 +17,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from flows.server import (
+    ServerRequired,
+    configured_api_url,
+    quiet_temporary_servers,
+    require_server,
+)
+
 REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
@@ -31,6 +38,17 @@ def _step(number: int, total: int, text: str) -> float:
 
 def _done(started: float, text: str) -> None:
     print(f"      {text} ({time.perf_counter() - started:.1f}s)", flush=True)
+
+
+def _where_blocks_are() -> str:
+    api_url = configured_api_url()
+    if api_url:
+        return f" (looked on the Prefect server at {api_url})"
+    return (
+        " (looked in Prefect's local database, because PREFECT_API_URL is not set; if you "
+        "saved the block on a server, run `prefect config set PREFECT_API_URL=<its API URL>` "
+        "first)"
+    )
 
 
 def sample_dir() -> Path:
@@ -124,7 +142,7 @@ def send_test(block_name: str) -> int:
     try:
         block = resolve_webhook(load_webhook(block_name))
     except WebhookNotFound as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(f"{exc}{_where_blocks_are()}.") from None
     assert block is not None
     with block.get_client() as client:
         result = client.send_message(
@@ -183,11 +201,50 @@ def replay(webhook: str | None, outbox: Path | None) -> int:
 
 
 def register() -> int:
+    api_url = require_server("slack-alerts register")
     from blocks import SlackAlertsRouter, SlackAlertsWebhook
 
     for block in (SlackAlertsWebhook, SlackAlertsRouter):
         block.register_type_and_schema()
-        print(f"Registered block type {block.get_block_type_slug()}")
+        print(f"Registered block type {block.get_block_type_slug()} on {api_url}")
+    return 0
+
+
+def save_webhook(name: str, overwrite: bool) -> int:
+    """Save ``$SLACK_WEBHOOK_URL`` as a Slack Alerts Webhook block on the server."""
+    from pydantic import ValidationError
+
+    from blocks import SlackAlertsWebhook
+    from slack_alerts.client import WEBHOOK_ENV
+    from slack_alerts.text import redact_url
+
+    command = f"slack-alerts save-webhook {name}" + (" --overwrite" if overwrite else "")
+    api_url = require_server(command)
+    url = os.environ.get(WEBHOOK_ENV, "").strip()
+    if not url:
+        raise CliError(
+            f"{WEBHOOK_ENV} is not set. Next: copy the URL from the Slack app's Incoming "
+            f"Webhooks page, `export {WEBHOOK_ENV}=https://hooks.slack.com/services/...`, then "
+            f"run `{command}` again (the URL is read from the environment so that it never "
+            "lands in your shell history)."
+        )
+    try:
+        block = SlackAlertsWebhook(webhook_url=url)
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise CliError(f"{WEBHOOK_ENV} is not usable: {problems}.") from None
+    try:
+        block.save(name, overwrite=overwrite)
+    except ValueError as exc:
+        if "already in use" not in str(exc):
+            raise
+        raise CliError(
+            f"A Slack Alerts Webhook block named {name!r} already exists on {api_url}. "
+            f"Next: `slack-alerts save-webhook {name} --overwrite` to replace it (its other "
+            "settings go back to their defaults), or choose another name."
+        ) from None
+    print(f"Saved Slack Alerts Webhook block {name!r} ({redact_url(url)}) on {api_url}")
+    print(f"Check it: slack-alerts send-test --block {name}")
     return 0
 
 
@@ -249,9 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     again = commands.add_parser("replay", help="deliver the durable outbox of undelivered alerts")
     again.add_argument("--webhook", help="a saved Slack Alerts Webhook/Router block to send to")
     again.add_argument("--outbox", type=Path, help="default: $SLACK_ALERTS_UNDELIVERED")
-    commands.add_parser("register", help="register the block types with the Prefect API")
+    commands.add_parser("register", help="register the block types with the Prefect server")
+    save = commands.add_parser(
+        "save-webhook", help="save $SLACK_WEBHOOK_URL as a Slack Alerts Webhook block"
+    )
+    save.add_argument("name", help="the block's name, e.g. ml-alerts")
+    save.add_argument("--overwrite", action="store_true", help="replace a block of that name")
     commands.add_parser("limits", help="show the per-model limits on the Prefect server")
     args = parser.parse_args(argv)
+    quiet_temporary_servers()
     try:
         if args.command == "demo":
             return run_demo(args.outbox, args.webhook)
@@ -263,8 +326,10 @@ def main(argv: list[str] | None = None) -> int:
             return replay(args.webhook, args.outbox)
         if args.command == "register":
             return register()
+        if args.command == "save-webhook":
+            return save_webhook(args.name, args.overwrite)
         return limits()
-    except CliError as exc:
+    except (CliError, ServerRequired) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
