@@ -51,6 +51,41 @@ def _where_blocks_are() -> str:
     )
 
 
+def _invalid_block(name: str, exc: BaseException) -> CliError | None:
+    """One line for a saved block whose values fail validation, or None if that is not it.
+
+    The UI and the API store whatever they are sent; a bad value only shows
+    when the block is loaded, as Prefect's RuntimeError caused by a
+    ValidationError.
+    """
+    from pydantic import ValidationError
+
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError):
+        return None
+    errors = cause.errors()
+    # Only locations and messages: the rejected input may be the secret URL.
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: "
+        + str(error["msg"]).removeprefix("Value error, ")
+        for error in errors
+    )
+    routes = sorted({str(e["loc"][0]) for e in errors if len(e["loc"]) > 1})
+    if routes:  # a router, whose route points at a bad webhook block
+        fix = (
+            f"fix the webhook block its {', '.join(routes)} route uses, in the Prefect UI "
+            "(Blocks > that block > Edit) or with "
+            "`slack-alerts save-webhook <that block's name> --overwrite`"
+        )
+    else:
+        fix = (
+            f"fix it in the Prefect UI (Blocks > {name} > Edit), or save the webhook again: "
+            f"`export SLACK_WEBHOOK_URL=<the URL from Slack>`, then "
+            f"`slack-alerts save-webhook {name} --overwrite`"
+        )
+    return CliError(f"The block {name!r} holds invalid values: {problems}. Next: {fix}.")
+
+
 def sample_dir() -> Path:
     """The repo's sample data, or a fresh copy made from the fixed seed."""
     if (REPO_SAMPLE / "reference.csv").exists():
@@ -143,6 +178,11 @@ def send_test(block_name: str) -> int:
         block = resolve_webhook(load_webhook(block_name))
     except WebhookNotFound as exc:
         raise CliError(f"{exc}{_where_blocks_are()}.") from None
+    except RuntimeError as exc:  # Prefect: "Unable to load ... due to failed validation"
+        invalid = _invalid_block(block_name, exc)
+        if invalid is None:
+            raise
+        raise invalid from None
     assert block is not None
     with block.get_client() as client:
         result = client.send_message(

@@ -11,7 +11,10 @@ paths against the session's Prefect API.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +32,7 @@ from blocks.metadata import WEBHOOK_URL_PATTERN
 from slack_alerts.testing import LocalWebhookServer
 from slack_alerts.webhook import validate_webhook_url
 
+ROOT = Path(__file__).resolve().parents[2]
 BLOCKS: list[type[Block]] = [SlackAlertsWebhook, SlackAlertsRouter]
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -152,6 +156,63 @@ def test_the_form_refuses_a_bad_url_on_the_server(prefect_api: str) -> None:
     assert check(GOOD_URLS[0])["valid"] is True
     # Editing a saved block: the UI sends the secret back masked; that must still save.
     assert check("*" * 8)["valid"] is True
+
+
+# -- a bad URL saved anyway (the API does not validate) --------------------------------------
+
+
+def _save_raw(block: type[Block], name: str, data: dict[str, Any]) -> str:
+    """Write a block document through the API, as the UI does: no Python validators run."""
+    block.register_type_and_schema()
+    with get_client(sync_client=True) as client:
+        block_type = client.read_block_type_by_slug(block.get_block_type_slug())
+        schema = client.get_most_recent_block_schema_for_block_type(block_type.id)
+        assert schema is not None
+        response = client.request(
+            "POST",
+            "/block_documents/",
+            json={
+                "name": name,
+                "data": data,
+                "block_schema_id": str(schema.id),
+                "block_type_id": str(block_type.id),
+            },
+        )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def _send_test(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "send-test", "--block", name],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_send_test_explains_a_bad_url_in_one_line(prefect_env: dict[str, str]) -> None:
+    bad = "not a url at all"
+    hook = unique("bad-hook")
+    hook_id = _save_raw(SlackAlertsWebhook, hook, {"webhook_url": bad})
+    router = unique("bad-router")
+    _save_raw(SlackAlertsRouter, router, {"default": {"$ref": {"block_document_id": hook_id}}})
+    fixes = {
+        hook: ("webhook_url", f"`slack-alerts save-webhook {hook} --overwrite`"),
+        router: ("default.webhook_url", "the webhook block its default route uses"),
+    }
+    for name, (field, fix) in fixes.items():
+        done = _send_test(name, prefect_env)
+        assert done.returncode == 1, done.stdout + done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        (line,) = lines
+        assert line.startswith(f"error: The block '{name}' holds invalid values: {field}: ")
+        assert "must be an http(s) URL" in line and fix in line
+        assert "validate=False" not in line and bad not in line
 
 
 # -- what the form and the block page show ---------------------------------------------------
