@@ -17,8 +17,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from flows.local_api import LocalApiError, start_local_api
 from flows.server import (
     ServerRequired,
+    check_reachable,
     configured_api_url,
     quiet_temporary_servers,
     require_server,
@@ -38,6 +40,13 @@ def _step(number: int, total: int, text: str) -> float:
 
 def _done(started: float, text: str) -> None:
     print(f"      {text} ({time.perf_counter() - started:.1f}s)", flush=True)
+
+
+def _check_api(api_url: str) -> None:
+    try:
+        check_reachable(api_url, "slack-alerts demo")
+    except ServerRequired as exc:
+        raise CliError(str(exc)) from None
 
 
 def _where_blocks_are() -> str:
@@ -100,20 +109,25 @@ def sample_dir() -> Path:
 def run_demo(outbox: Path, webhook: str | None) -> int:
     """Run the three monitoring flows once on the sample data."""
     os.environ["SLACK_ALERTS_OUTBOX"] = str(outbox)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     data = sample_dir()
     target = webhook or ("SLACK_WEBHOOK_URL" if os.environ.get("SLACK_WEBHOOK_URL") else None)
     where = f"Slack via {target}" if target else f"the local preview in {outbox}"
     print(f"slack-alerts demo: three monitoring flows on {data}, alerts to {where}")
-    if not os.environ.get("PREFECT_API_URL"):
-        print(
-            "      (no PREFECT_API_URL: Prefect starts its embedded API; the first run takes ~20 s)"
-        )
 
-    started = _step(1, 4, "Loading Prefect and the flows")
+    api_url = configured_api_url()
+    if api_url:
+        started = _step(1, 4, f"Prefect API: {api_url} (PREFECT_API_URL)")
+        _check_api(api_url)
+        _done(started, "answering")
+    else:
+        started = _step(1, 4, "Prefect API: none configured, starting Prefect's local API")
+        try:
+            local = start_local_api()
+        except LocalApiError as exc:
+            raise CliError(str(exc)) from None
+        _done(started, f"ready on {local}")
     from flows import drift_monitoring_flow, fairness_monitoring_flow, security_monitoring_flow
 
-    _done(started, "ready")
     metrics = json.loads((data / "metrics.json").read_text())
     reports: list[Any] = []
     started = _step(2, 4, "Drift: sepsis-risk-v3, reference vs current week, and AUROC")
