@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -67,6 +68,17 @@ def shown(done: subprocess.CompletedProcess[str]) -> str:
     return f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
 
 
+def stop(process: subprocess.Popen[str], sig: int = signal.SIGINT, grace: float = 60) -> None:
+    """Stop one process we started (in its own session), as Ctrl+C would."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 # -- make demo, first run, both cores busy ------------------------------------------------
 
 
@@ -104,8 +116,9 @@ def test_first_demo_on_busy_cores(tmp_path: Path) -> None:
     [
         "slack-alerts register",
         "slack-alerts save-webhook ml-alerts",
+        f"{sys.executable} deployments/serve.py",
     ],
-    ids=["register", "save-webhook"],
+    ids=["register", "save-webhook", "serve.py"],
 )
 def test_server_side_commands_refuse_without_api_url(tmp_path: Path, command: str) -> None:
     env = fresh_env(tmp_path) | {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"}
@@ -290,3 +303,75 @@ def _wait_for(probe: Any, what: str, timeout: float) -> Any:
             return value
         time.sleep(1)
     raise AssertionError(f"no {what} within {timeout:.0f} s")
+
+
+# -- serve.py next to the work-pool deployments -------------------------------------------
+
+
+def test_serve_py_leaves_the_work_pool_deployments_alone(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    api, env = deployed.api, deployed.env
+    before = {name: api_get(api, f"/deployments/name/{name}") for name in POOL_DEPLOYMENTS}
+    processes = ProcessGroup(ROOT)
+    log = tmp_path / "serve.log"
+    serving = processes.start([sys.executable, "deployments/serve.py"], env, log)
+    try:
+        served = _wait_for(lambda: _served_deployments(api), "deployments served by serve.py", 120)
+        assert sorted(d["name"] for d in served) == [
+            "drift-hourly-served",
+            "fairness-daily-served",
+            "security-5min-served",
+        ]
+        stop(serving)  # Ctrl+C
+    finally:
+        processes.stop_all()
+    assert serving.returncode is not None
+    # What a worker runs from: unchanged, and still scheduled.
+    kept = ("id", "work_pool_name", "work_queue_name", "path", "entrypoint", "pull_steps")
+    kept += ("parameters", "paused")
+    for name, old in before.items():
+        now = api_get(api, f"/deployments/name/{name}")
+        changed = {key: (old[key], now[key]) for key in kept if now[key] != old[key]}
+        assert not changed, (name, changed, log.read_text()[-2000:])
+        assert not now["paused"]
+    # Stopping serve.py paused its own schedules, and only those.
+    assert all(d["paused"] for d in _served_deployments(api)), log.read_text()[-2000:]
+
+    # The worker started by the README still runs the work-pool deployment, with the saved
+    # block: the run completes and its digest reaches "Slack".
+    before_payloads = len(deployed.webhook.payloads())
+    done = run(
+        [
+            "prefect",
+            "deployment",
+            "run",
+            "drift-monitoring/drift-hourly",
+            "--param",
+            "webhook=ml-alerts",
+        ],
+        env,
+    )
+    assert done.returncode == 0, shown(done)
+    run_id = re.search(r"UUID: ([0-9a-f-]{36})", done.stdout)
+    assert run_id, done.stdout
+    state = _wait_for(lambda: _final_state(api, run_id.group(1)), "finished flow run", 240)
+    worker_log = deployed.worker_log.read_text()[-3000:] if deployed.worker_log else ""
+    assert state == "COMPLETED", worker_log
+    assert len(deployed.webhook.payloads()) > before_payloads
+
+
+def _served_deployments(api: str) -> list[Any]:
+    response = httpx.post(
+        f"{api}/deployments/filter",
+        json={"deployments": {"name": {"like_": "-served"}}},
+        timeout=10,
+    )
+    response.raise_for_status()
+    found: list[Any] = [d for d in response.json() if d["name"].endswith("-served")]
+    return found if len(found) == 3 else []
+
+
+def _final_state(api: str, run_id: str) -> str | None:
+    state = (api_get(api, f"/flow_runs/{run_id}").get("state") or {}).get("type")
+    return state if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
