@@ -42,6 +42,20 @@ def _done(started: float, text: str) -> None:
     print(f"      {text} ({time.perf_counter() - started:.1f}s)", flush=True)
 
 
+def _local_api_if_unset() -> None:
+    """Without PREFECT_API_URL, start Prefect's local API with progress before using it.
+
+    Left to Prefect, the first command on a busy machine can time out while its
+    temporary server creates the local database (see flows.local_api).
+    """
+    if configured_api_url():
+        return
+    try:
+        start_local_api()
+    except LocalApiError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _check_api(api_url: str) -> None:
     try:
         check_reachable(api_url, "slack-alerts demo")
@@ -188,6 +202,7 @@ def run_demo(outbox: Path, webhook: str | None) -> int:
 def send_test(block_name: str) -> int:
     from flows.routing import WebhookNotFound, load_webhook, resolve_webhook
 
+    _local_api_if_unset()
     try:
         block = resolve_webhook(load_webhook(block_name))
     except WebhookNotFound as exc:
@@ -242,6 +257,7 @@ def replay(webhook: str | None, outbox: Path | None) -> int:
     if not DurableOutbox(outbox).pending():
         print(f"Nothing to replay: {folder} holds no undelivered messages.")
         return 0
+    _local_api_if_unset()
     report = replay_outbox(webhook, str(folder))
     print(
         f"Replayed {report.delivered} message(s); {report.remaining} still undelivered in {folder}."
@@ -307,6 +323,7 @@ def limits() -> int:
 
     from flows.limits import PREFIX
 
+    _local_api_if_unset()
     found = []
     with get_client(sync_client=True) as client:
         offset, page = 0, 200  # the API's largest page
