@@ -126,15 +126,11 @@ def test_first_demo_on_busy_cores_then_send_test(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [
-        "slack-alerts register",
-        f"{sys.executable} deployments/serve.py",
-    ],
+    ["slack-alerts register", "python deployments/serve.py"],  # as the README writes them
     ids=["register", "serve.py"],
 )
 def test_server_side_commands_refuse_without_api_url(tmp_path: Path, command: str) -> None:
-    env = fresh_env(tmp_path) | {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"}
-    done = run(shlex.split(command), env, timeout=120)
+    done = run(shlex.split(command), fresh_env(tmp_path), timeout=120)
     assert done.returncode == 1, shown(done)
     error = done.stderr
     assert "PREFECT_API_URL is not set" in error and "temporary server" in error, error
