@@ -289,7 +289,10 @@ def test_serve_py_leaves_the_work_pool_deployments_alone(
     log = tmp_path / "serve.log"
     serving = processes.start([sys.executable, "deployments/serve.py"], env, log)
     try:
-        served = _wait_for(lambda: _served_deployments(api), "deployments served by serve.py", 120)
+        # Polling for runs (the server then marks them READY): Ctrl+C reaches a running runner.
+        served = _wait_for(
+            lambda: _served_deployments(api, status="READY"), "serve.py polling for runs", 120
+        )
         assert sorted(d["name"] for d in served) == [
             "drift-hourly-served",
             "fairness-daily-served",
@@ -333,7 +336,8 @@ def test_serve_py_leaves_the_work_pool_deployments_alone(
     assert len(deployed.webhook.payloads()) > before_payloads
 
 
-def _served_deployments(api: str) -> list[Any]:
+def _served_deployments(api: str, status: str | None = None) -> list[Any]:
+    """serve.py's three deployments (all with ``status``, when given), or []."""
     response = httpx.post(
         f"{api}/deployments/filter",
         json={"deployments": {"name": {"like_": "-served"}}},
@@ -341,7 +345,9 @@ def _served_deployments(api: str) -> list[Any]:
     )
     response.raise_for_status()
     found: list[Any] = [d for d in response.json() if d["name"].endswith("-served")]
-    return found if len(found) == 3 else []
+    if len(found) != 3 or (status and any(d["status"] != status for d in found)):
+        return []
+    return found
 
 
 def _final_state(api: str, run_id: str) -> str | None:
