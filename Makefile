@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml | $(PY)
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	@echo "==> slack-alerts demo (loading Prefect takes a few seconds)"
 	@$(VENV)/bin/slack-alerts demo
 
 lint: $(STAMP)

@@ -1,5 +1,11 @@
-"""Prefect Blocks for slack-alerts. Register with ``prefect block register -m blocks``."""
+"""Prefect Blocks for slack-alerts. Register with ``slack-alerts register``.
 
-from blocks.credentials import SlackAlertsRouter, SlackAlertsWebhook
+``SlackAlertsWebhook`` (``blocks.webhook``) holds one Slack webhook and its
+settings; ``SlackAlertsRouter`` (``blocks.router``) sends alerts to webhook
+blocks by kind and severity.
+"""
+
+from blocks.router import SlackAlertsRouter
+from blocks.webhook import SlackAlertsWebhook
 
 __all__ = ["SlackAlertsRouter", "SlackAlertsWebhook"]

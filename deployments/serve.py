@@ -1,10 +1,19 @@
-"""Serve the three deployments of ``deployments/prefect.yaml`` in one process.
+"""Serve the three flows of ``deployments/prefect.yaml`` in one process, without a work pool.
 
+    prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api   # a running server
     python deployments/serve.py              # from the repository root
 
 The schedules and parameters come from prefect.yaml, so there is one place
 to change them; ``SLACK_ALERTS_<FLOW>_CRON`` (DRIFT, FAIRNESS, SECURITY)
 overrides a schedule for this process.
+
+The served deployments are named ``<name>-served`` (``drift-hourly-served``):
+Prefect identifies a deployment by flow and name, so serving prefect.yaml's own
+names would overwrite the work-pool deployments of ``prefect deploy`` (their
+workers' next runs then crash looking for this process's temporary directory),
+and stopping this process would pause them. With their own names, the two ways
+of running never touch each other's deployments. Stopping this process pauses
+only the ``-served`` schedules.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from prefect.schedules import Cron
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
+SERVED_SUFFIX = "-served"
 
 
 def deployment_specs(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
@@ -28,6 +38,11 @@ def deployment_specs(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     specs: list[dict[str, Any]] = document["deployments"]
     return specs
+
+
+def served_name(spec: dict[str, Any]) -> str:
+    """The name this process serves a prefect.yaml deployment under."""
+    return f"{spec['name']}{SERVED_SUFFIX}"
 
 
 def cron_override(spec: dict[str, Any]) -> str | None:
@@ -43,7 +58,7 @@ def build_deployments() -> list[Any]:
         cron = cron_override(spec) or schedule["cron"]
         deployments.append(
             flow.to_deployment(
-                name=spec["name"],
+                name=served_name(spec),
                 schedules=[Cron(cron, timezone=schedule.get("timezone", "UTC"))],
                 parameters=spec.get("parameters", {}),
                 tags=spec.get("tags", []),
@@ -53,7 +68,24 @@ def build_deployments() -> list[Any]:
     return deployments
 
 
-if __name__ == "__main__":
+def main() -> int:
     os.chdir(ROOT)  # the sample-data parameters are relative to the repository root
     sys.path.insert(0, str(ROOT))
-    serve(*build_deployments())
+    from flows.server import ServerRequired, require_server
+
+    try:
+        # Scheduled runs are created by a server's scheduler; a temporary
+        # server has none and is gone when this process ends.
+        api_url = require_server("python deployments/serve.py")
+    except ServerRequired as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    deployments = build_deployments()
+    names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
+    print(f"Serving {names} from {api_url}; Ctrl+C stops them (and pauses their schedules).")
+    serve(*deployments)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

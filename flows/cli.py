@@ -1,4 +1,4 @@
-"""``slack-alerts``: the demo, a test message, the preview page, block registration, limits.
+"""``slack-alerts``: the demo, a test message, the preview page, blocks on the server, limits.
 
 Every error ends with what to do next; the exit code is 0 on success, 1 on a
 handled error, 2 on a usage error (argparse).
@@ -17,6 +17,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from flows.local_api import LocalApiError, start_local_api
+from flows.server import (
+    ServerRequired,
+    check_reachable,
+    configured_api_url,
+    quiet_temporary_servers,
+    require_server,
+)
+
 REPO_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
@@ -33,6 +42,38 @@ def _done(started: float, text: str) -> None:
     print(f"      {text} ({time.perf_counter() - started:.1f}s)", flush=True)
 
 
+def _local_api_if_unset() -> None:
+    """Without PREFECT_API_URL, start Prefect's local API with progress before using it.
+
+    Left to Prefect, the first command on a busy machine can time out while its
+    temporary server creates the local database (see flows.local_api).
+    """
+    if configured_api_url():
+        return
+    try:
+        start_local_api()
+    except LocalApiError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _check_api(api_url: str) -> None:
+    try:
+        check_reachable(api_url, "slack-alerts demo")
+    except ServerRequired as exc:
+        raise CliError(str(exc)) from None
+
+
+def _where_blocks_are() -> str:
+    api_url = configured_api_url()
+    if api_url:
+        return f" (looked on the Prefect server at {api_url})"
+    return (
+        " (looked in Prefect's local database, because PREFECT_API_URL is not set; if you "
+        "saved the block on a server, run `prefect config set PREFECT_API_URL=<its API URL>` "
+        "first)"
+    )
+
+
 def sample_dir() -> Path:
     """The repo's sample data, or a fresh copy made from the fixed seed."""
     if (REPO_SAMPLE / "reference.csv").exists():
@@ -47,20 +88,25 @@ def sample_dir() -> Path:
 def run_demo(outbox: Path, webhook: str | None) -> int:
     """Run the three monitoring flows once on the sample data."""
     os.environ["SLACK_ALERTS_OUTBOX"] = str(outbox)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     data = sample_dir()
     target = webhook or ("SLACK_WEBHOOK_URL" if os.environ.get("SLACK_WEBHOOK_URL") else None)
     where = f"Slack via {target}" if target else f"the local preview in {outbox}"
     print(f"slack-alerts demo: three monitoring flows on {data}, alerts to {where}")
-    if not os.environ.get("PREFECT_API_URL"):
-        print(
-            "      (no PREFECT_API_URL: Prefect starts its embedded API; the first run takes ~20 s)"
-        )
 
-    started = _step(1, 4, "Loading Prefect and the flows")
+    api_url = configured_api_url()
+    if api_url:
+        started = _step(1, 4, f"Prefect API: {api_url} (PREFECT_API_URL)")
+        _check_api(api_url)
+        _done(started, "answering")
+    else:
+        started = _step(1, 4, "Prefect API: none configured, starting Prefect's local API")
+        try:
+            local = start_local_api()
+        except LocalApiError as exc:
+            raise CliError(str(exc)) from None
+        _done(started, f"ready on {local}")
     from flows import drift_monitoring_flow, fairness_monitoring_flow, security_monitoring_flow
 
-    _done(started, "ready")
     metrics = json.loads((data / "metrics.json").read_text())
     reports: list[Any] = []
     started = _step(2, 4, "Drift: sepsis-risk-v3, reference vs current week, and AUROC")
@@ -122,11 +168,19 @@ def run_demo(outbox: Path, webhook: str | None) -> int:
 def send_test(block_name: str) -> int:
     from blocks import SlackAlertsRouter
     from flows.delivery import CONTROL
-    from flows.routing import ControlPlaneUnavailable, WebhookNotFound, load_webhook
+    from flows.routing import (
+        ControlPlaneUnavailable,
+        WebhookInvalid,
+        WebhookNotFound,
+        load_webhook,
+    )
 
+    _local_api_if_unset()
     try:
         loaded = load_webhook(block_name, CONTROL)
-    except (WebhookNotFound, ControlPlaneUnavailable) as exc:
+    except WebhookNotFound as exc:
+        raise CliError(f"{exc}{_where_blocks_are()}.") from None
+    except (WebhookInvalid, ControlPlaneUnavailable) as exc:
         raise CliError(str(exc)) from None
     block = loaded.default if isinstance(loaded, SlackAlertsRouter) else loaded
     try:
@@ -184,6 +238,7 @@ def replay(webhook: str | None, outbox: Path | None, dead: bool, dry_run: bool) 
         return 0
     if dry_run:
         return show_outbox(outbox)
+    _local_api_if_unset()
     report = replay_outbox(webhook, str(box.directory), dead)
     print(
         f"Replayed: {report.delivered} delivered, {report.deduplicated} already sent "
@@ -219,11 +274,50 @@ def show_outbox(outbox: Path | None) -> int:
 
 
 def register() -> int:
+    api_url = require_server("slack-alerts register")
     from blocks import SlackAlertsRouter, SlackAlertsWebhook
 
     for block in (SlackAlertsWebhook, SlackAlertsRouter):
         block.register_type_and_schema()
-        print(f"Registered block type {block.get_block_type_slug()}")
+        print(f"Registered block type {block.get_block_type_slug()} on {api_url}")
+    return 0
+
+
+def save_webhook(name: str, overwrite: bool) -> int:
+    """Save ``$SLACK_WEBHOOK_URL`` as a Slack Alerts Webhook block on the server."""
+    from pydantic import ValidationError
+
+    from blocks import SlackAlertsWebhook
+    from slack_alerts.client import WEBHOOK_ENV
+    from slack_alerts.text import redact_url
+
+    command = f"slack-alerts save-webhook {name}" + (" --overwrite" if overwrite else "")
+    api_url = require_server(command)
+    url = os.environ.get(WEBHOOK_ENV, "").strip()
+    if not url:
+        raise CliError(
+            f"{WEBHOOK_ENV} is not set. Next: copy the URL from the Slack app's Incoming "
+            f"Webhooks page, `export {WEBHOOK_ENV}=https://hooks.slack.com/services/...`, then "
+            f"run `{command}` again (the URL is read from the environment so that it never "
+            "lands in your shell history)."
+        )
+    try:
+        block = SlackAlertsWebhook(webhook_url=url)
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise CliError(f"{WEBHOOK_ENV} is not usable: {problems}.") from None
+    try:
+        block.save(name, overwrite=overwrite)
+    except ValueError as exc:
+        if "already in use" not in str(exc):
+            raise
+        raise CliError(
+            f"A Slack Alerts Webhook block named {name!r} already exists on {api_url}. "
+            f"Next: `slack-alerts save-webhook {name} --overwrite` to replace it (its other "
+            "settings go back to their defaults), or choose another name."
+        ) from None
+    print(f"Saved Slack Alerts Webhook block {name!r} ({redact_url(url)}) on {api_url}")
+    print(f"Check it: slack-alerts send-test --block {name}")
     return 0
 
 
@@ -232,6 +326,7 @@ def limits() -> int:
 
     from flows.backend.limits import PREFIX
 
+    _local_api_if_unset()
     found = []
     with get_client(sync_client=True) as client:
         offset, page = 0, 200  # the API's largest page
@@ -293,9 +388,15 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--dry-run", action="store_true", help="only show what would be replayed")
     box = commands.add_parser("outbox", help="list undelivered alerts and dead letters")
     box.add_argument("--outbox", type=Path, help="default: $SLACK_ALERTS_UNDELIVERED")
-    commands.add_parser("register", help="register the block types with the Prefect API")
+    commands.add_parser("register", help="register the block types with the Prefect server")
+    save = commands.add_parser(
+        "save-webhook", help="save $SLACK_WEBHOOK_URL as a Slack Alerts Webhook block"
+    )
+    save.add_argument("name", help="the block's name, e.g. ml-alerts")
+    save.add_argument("--overwrite", action="store_true", help="replace a block of that name")
     commands.add_parser("limits", help="show the per-model limits on the Prefect server")
     args = parser.parse_args(argv)
+    quiet_temporary_servers()
     try:
         if args.command == "demo":
             return run_demo(args.outbox, args.webhook)
@@ -309,8 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             return show_outbox(args.outbox)
         if args.command == "register":
             return register()
+        if args.command == "save-webhook":
+            return save_webhook(args.name, args.overwrite)
         return limits()
-    except CliError as exc:
+    except (CliError, ServerRequired) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:

@@ -25,7 +25,7 @@ from flows.backend.events import PrefectObserver
 from flows.backend.gate import PrefectGate
 from flows.backend.silences import PrefectSilenceStore
 from flows.backend.state import PrefectStateStore
-from flows.routing import WebhookNotFound, WebhookRef, resolve_router, route_for
+from flows.routing import WebhookInvalid, WebhookNotFound, WebhookRef, resolve_router, route_for
 from slack_alerts.models import Alert
 from slack_alerts.outbox import DurableOutbox, OutboxRecord
 from slack_alerts.pipeline import AlertPipeline, HealthyRef, PipelineOutcome
@@ -92,7 +92,7 @@ def intake_and_route(alerts: list[Alert], webhook: WebhookRef) -> Resolution:
     records = pipeline.intake(alerts)
     try:
         pipeline.router = resolve_router(webhook, CONTROL)
-    except (WebhookNotFound, ValueError) as exc:
+    except (WebhookNotFound, WebhookInvalid, ValueError) as exc:
         return Resolution(pipeline, records, problem=str(exc), error=CONFIGURATION)
     except ControlPlaneUnavailable as exc:
         return Resolution(

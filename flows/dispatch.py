@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from flows.delivery import intake_and_route, prefect_pipeline
@@ -42,7 +43,9 @@ class ModelDeliveryFailed(TransientDeliveryError):
     """Some of a model's messages failed transiently; Prefect retries the model."""
 
 
-@task(name="notify_model", **RETRY_OPTIONS)
+# Not cached: the inputs hold live notifiers (sessions, locks), and a digest's
+# dedup is the alert state's job, which is shared by every worker.
+@task(name="notify_model", cache_policy=NO_CACHE, **RETRY_OPTIONS)
 def notify_model(
     model_id: str,
     alerts: list[Any],

@@ -61,6 +61,45 @@ class WebhookNotFound(LookupError):
     """No saved block has that name; the message says how to create one."""
 
 
+class WebhookInvalid(LookupError):
+    """A saved block holds values that fail validation; the message names the fields."""
+
+
+def invalid_block_message(name: str, exc: BaseException) -> str | None:
+    """One line for a saved block whose values fail validation, or None if that is not it.
+
+    The UI and the API store whatever they are sent; a bad value only shows
+    when the block is loaded, as Prefect's RuntimeError caused by a
+    ValidationError.
+    """
+    from pydantic import ValidationError
+
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError):
+        return None
+    errors = cause.errors()
+    # Only locations and messages: the rejected input may be the secret URL.
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: "
+        + str(error["msg"]).removeprefix("Value error, ")
+        for error in errors
+    )
+    routes = sorted({str(e["loc"][0]) for e in errors if len(e["loc"]) > 1})
+    if routes:  # a router, whose route points at a bad webhook block
+        fix = (
+            f"fix the webhook block its {', '.join(routes)} route uses, in the Prefect UI "
+            "(Blocks > that block > Edit) or with "
+            "`slack-alerts save-webhook <that block's name> --overwrite`"
+        )
+    else:
+        fix = (
+            f"fix it in the Prefect UI (Blocks > {name} > Edit), or save the webhook again: "
+            f"`export SLACK_WEBHOOK_URL=<the URL from Slack>`, then "
+            f"`slack-alerts save-webhook {name} --overwrite`"
+        )
+    return f"The block {name!r} holds invalid values: {problems}. Next: {fix}."
+
+
 def is_url(ref: str) -> bool:
     return ref.strip().lower().startswith(("http://", "https://"))
 
@@ -90,26 +129,35 @@ def route_for(ref: WebhookRef) -> dict[str, str]:
 def load_webhook(name: str, control: ControlPlane) -> SlackAlertsWebhook | SlackAlertsRouter:
     """Load a saved webhook or router block by name (no cache, bounded in time).
 
-    Raises ``WebhookNotFound`` when no such block exists, ``ControlPlaneUnavailable``
-    when the Prefect API cannot be reached. Neither message repeats ``name``
-    unless it is a plain block name.
+    Raises ``WebhookNotFound`` when no such block exists, ``WebhookInvalid`` when
+    it holds values that fail validation (the message names the fields, never a
+    value), ``ControlPlaneUnavailable`` when the Prefect API cannot be reached.
     """
 
-    def load(_: Any) -> SlackAlertsWebhook | SlackAlertsRouter | None:
-        if "/" in name:  # "slack-alerts-router/prod"
-            loaded = cast(Block, Block.load(name, _sync=True))  # type: ignore[call-arg]
-            return loaded if isinstance(loaded, SlackAlertsWebhook | SlackAlertsRouter) else None
-        for kind in (SlackAlertsWebhook, SlackAlertsRouter):
-            try:
-                return cast(
-                    SlackAlertsWebhook | SlackAlertsRouter,
-                    kind.load(name, _sync=True),  # type: ignore[call-arg]
-                )
-            except (ValueError, ObjectNotFound):
-                continue
+    def load(_: Any) -> SlackAlertsWebhook | SlackAlertsRouter | str | None:
+        try:
+            if "/" in name:  # "slack-alerts-router/prod"
+                loaded = cast(Block, Block.load(name, _sync=True))  # type: ignore[call-arg]
+                wanted = isinstance(loaded, SlackAlertsWebhook | SlackAlertsRouter)
+                return cast(SlackAlertsWebhook | SlackAlertsRouter, loaded) if wanted else None
+            for kind in (SlackAlertsWebhook, SlackAlertsRouter):
+                try:
+                    return cast(
+                        SlackAlertsWebhook | SlackAlertsRouter,
+                        kind.load(name, _sync=True),  # type: ignore[call-arg]
+                    )
+                except (ValueError, ObjectNotFound):
+                    continue
+        except RuntimeError as exc:  # Prefect: "Unable to load ... due to failed validation"
+            invalid = invalid_block_message(name, exc)
+            if invalid is not None:
+                return invalid
+            raise
         return None
 
     block = control.call(load, what="loading the webhook block")
+    if isinstance(block, str):
+        raise WebhookInvalid(block)
     if block is None:
         raise WebhookNotFound(
             f"No Slack Alerts Webhook or Router block named {name!r}. Create one in the "
@@ -235,6 +283,7 @@ def resolve_router(ref: WebhookRef, control: ControlPlane) -> Router:
 
 __all__ = [
     "ControlPlaneUnavailable",
+    "WebhookInvalid",
     "WebhookNotFound",
     "WebhookRef",
     "load_webhook",

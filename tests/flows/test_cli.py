@@ -83,3 +83,46 @@ def test_unreachable_server_says_what_to_do(prefect_env: dict[str, str]) -> None
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["send-test"]])
 def test_usage_errors(args: list[str], prefect_env: dict[str, str]) -> None:
     assert run(args, prefect_env, timeout=60).returncode == 2
+
+
+def test_save_webhook_says_what_to_do(
+    prefect_api: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    with LocalWebhookServer() as server:
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", server.url)
+        assert main(["save-webhook", name]) == 0
+        out = capsys.readouterr().out
+        assert f"Saved Slack Alerts Webhook block '{name}'" in out and server.path not in out
+        assert main(["save-webhook", name]) == 1
+        err = capsys.readouterr().err
+        assert "already exists" in err and f"slack-alerts save-webhook {name} --overwrite" in err
+        assert main(["save-webhook", name, "--overwrite"]) == 0
+    monkeypatch.delenv("SLACK_WEBHOOK_URL")
+    assert main(["save-webhook", name]) == 1
+    assert "SLACK_WEBHOOK_URL is not set" in capsys.readouterr().err
+    bad = "hooks.slack.com/services/T/B/typo"
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", bad)
+    assert main(["save-webhook", name]) == 1
+    err = capsys.readouterr().err
+    assert "must be an http(s) URL" in err and bad not in err  # never echoed: it is the secret
+
+
+def test_server_side_commands_refuse_a_temporary_or_absent_server(
+    prefect_api: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import main
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert main(["save-webhook", "ml-alerts"]) == 1
+    err = capsys.readouterr().err
+    assert "PREFECT_API_URL is not set" in err and "prefect config set PREFECT_API_URL=" in err
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert main(["register"]) == 1
+    err = capsys.readouterr().err
+    assert "Cannot reach the Prefect API at http://127.0.0.1:9/api" in err
+    assert "prefect server start" in err

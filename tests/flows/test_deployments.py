@@ -94,14 +94,23 @@ def test_checker_catches_mistakes(document: dict[str, Any], mutate: Any, message
     assert any(message in p for p in problems(broken)), problems(broken)
 
 
-def test_serve_builds_the_same_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_builds_the_same_deployments(
+    monkeypatch: pytest.MonkeyPatch, document: dict[str, Any]
+) -> None:
     spec = importlib.util.spec_from_file_location("serve", ROOT / "deployments" / "serve.py")
     assert spec and spec.loader
     serve = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(serve)
     monkeypatch.setenv("SLACK_ALERTS_SECURITY_CRON", "*/15 * * * *")
     deployments = {d.name: d for d in serve.build_deployments()}
-    assert set(deployments) == {"drift-hourly", "fairness-daily", "security-5min"}
-    assert deployments["drift-hourly"].schedules[0].schedule.cron == "0 * * * *"
-    assert deployments["security-5min"].schedules[0].schedule.cron == "*/15 * * * *"
-    assert deployments["fairness-daily"].parameters["sensitive_features"] == "ethnicity"
+    # Same flows, schedules and parameters, under names of their own: serving
+    # prefect.yaml's names would overwrite the work-pool deployments.
+    assert set(deployments) == {
+        "drift-hourly-served",
+        "fairness-daily-served",
+        "security-5min-served",
+    }
+    assert not set(deployments) & {d["name"] for d in document["deployments"]}
+    assert deployments["drift-hourly-served"].schedules[0].schedule.cron == "0 * * * *"
+    assert deployments["security-5min-served"].schedules[0].schedule.cron == "*/15 * * * *"
+    assert deployments["fairness-daily-served"].parameters["sensitive_features"] == "ethnicity"
