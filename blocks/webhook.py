@@ -91,8 +91,11 @@ class SlackAlertsWebhook(NotificationBlock):
     max_concurrent_per_model: int = Field(
         default=2,
         ge=1,
-        title="Max in-flight sends per model",
-        description="Sends for one model that may be in flight at once, across all workers.",
+        title="Max in-flight sends per model (no longer used)",
+        description=(
+            "Kept so blocks saved by earlier versions still load. A model's messages to one "
+            "destination now go one at a time, under the model's lock on the server."
+        ),
     )
     rate_limit_wait_seconds: float = Field(
         default=10.0,
