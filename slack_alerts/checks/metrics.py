@@ -13,7 +13,9 @@ guessed:
    ``neg_*``), and common monitoring names (``auroc``, ``ppv``, ``fnr``,
    ``ece``, ``rmse``...);
 3. conventions: a ``neg_`` prefix negates a known metric (``neg_log_loss``
-   is higher-is-better); the suffixes ``_error``, ``_loss``, ``_deviance``
+   is higher-is-better, and so is ``test_neg_log_loss`` or scikit-learn's
+   ``mean_test_neg_log_loss``: qualifiers are read before suffixes); signed
+   errors (``mean_error``, ``bias``) have no direction; the suffixes ``_error``, ``_loss``, ``_deviance``
    and ``_error_rate`` mean lower-is-better; ``<metric>@k``,
    ``<metric>_at_k``, ``<metric>_macro`` (``_micro``, ``_weighted``,
    ``_samples``) and ``val_<metric>`` (``train_``, ``test_``, ``eval_``...)
@@ -231,6 +233,12 @@ _SPLIT_PREFIX = re.compile(
     r"(?:train|training|val|valid|validation|test|eval|holdout)_(?P<base>.+)"
 )
 _AVERAGE_SUFFIX = re.compile(r"(?P<base>.+?)_(?:macro|micro|weighted|samples)")
+# scikit-learn's cv_results_ / cross_validate keys: mean_test_<scorer>, split0_train_<scorer>.
+_CV_RESULT_PREFIX = re.compile(r"(?:mean|split\d+)_(?:train|test)_(?P<base>.+)")
+# Signed errors (bias): better is closer to zero, not lower, so no direction fits.
+_SIGNED: frozenset[str] = frozenset(
+    {"mean_error", "mean_bias_error", "mbe", "bias", "mean_signed_error", "mean_signed_deviation"}
+)
 
 
 def normalize_metric_name(name: str) -> str:
@@ -251,15 +259,19 @@ def _known(name: str) -> MetricDirection:
         return HIGHER
     if name in _LOWER_IS_BETTER:
         return LOWER
+    if name in _SIGNED:
+        return UNKNOWN
     if name.startswith("neg_"):
         # scikit-learn negates losses so that every scorer is higher-is-better.
         return _flip(_known(name[len("neg_") :]))
-    if name.endswith(_LOWER_SUFFIXES):
-        return LOWER
-    for pattern in (_AT_K, _SPLIT_PREFIX, _AVERAGE_SUFFIX):
+    # Prefixes and qualifiers before the suffix rule: in
+    # ``test_neg_mean_squared_error`` the ``neg_`` decides, not ``_error``.
+    for pattern in (_CV_RESULT_PREFIX, _SPLIT_PREFIX, _AT_K, _AVERAGE_SUFFIX):
         match = pattern.fullmatch(name)
         if match:
             return _known(match.group("base"))
+    if name.endswith(_LOWER_SUFFIXES):
+        return LOWER
     return UNKNOWN
 
 

@@ -61,6 +61,14 @@ class TestAgainstScikitLearn:
         lower = name.endswith(("_loss", "_error", "_deviance")) or name in LOWER_SCORES
         assert known(name) == ("lower_is_better" if lower else "higher_is_better")
 
+    @pytest.mark.parametrize("name", get_scorer_names())
+    def test_cross_validation_keys_keep_the_scorers_direction(self, name: str) -> None:
+        # cross_validate's test_<scorer>/train_<scorer> and GridSearchCV's
+        # cv_results_ mean_test_<scorer>/split0_train_<scorer> hold scorer
+        # values, higher-is-better like the scorer (test_neg_mean_squared_error).
+        for key in (f"test_{name}", f"train_{name}", f"mean_test_{name}", f"split3_train_{name}"):
+            assert known(key) == "higher_is_better", key
+
     def test_the_function_list_is_not_empty(self) -> None:
         assert len(SKLEARN_FUNCTIONS) > 40 and "mean_absolute_error" in SKLEARN_FUNCTIONS
 
@@ -113,7 +121,10 @@ class TestNames:
     def test_field_conventions(self, name: str, direction: str) -> None:
         assert known(name) == direction
 
-    @pytest.mark.parametrize("name", ["wobble", "ks", "latency_ms", "neg_wobble", "score"])
+    @pytest.mark.parametrize(
+        "name",
+        ["wobble", "ks", "latency_ms", "neg_wobble", "score", "mean_error", "bias", "val_bias"],
+    )
     def test_unknown_warns_and_is_not_guessed(self, name: str) -> None:
         with pytest.warns(UnknownMetricDirectionWarning, match=repr(name)):
             assert metric_direction(name) == "unknown"
