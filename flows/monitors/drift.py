@@ -67,11 +67,13 @@ def _healthy(
 
 def _metric_line(change: PerformanceChange) -> str:
     moved = f"{change.baseline:.4g} -> {change.current:.4g}"
-    if not change.judged:
+    if change.direction == "unknown":
         return (
             f"- Metric **{change.metric}**: {moved}; direction unknown, not judged "
             "(declare it in thresholds.metric_directions)"
         )
+    if not change.judged:
+        return f"- Metric **{change.metric}**: {moved}; {change.note}, not judged"
     better = change.direction.replace("_", " ")
     return f"- Metric **{change.metric}**: {moved} ({better}; {change.severity.value})"
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -551,8 +552,9 @@ class PerformanceChange:
     """One metric against its baseline; ``degradation`` > 0 means worse.
 
     ``direction`` is ``higher_is_better``, ``lower_is_better`` or
-    ``unknown``; an unknown direction has ``degradation = NaN`` and is never
-    judged (``degraded`` False, severity INFO).
+    ``unknown``. A change that cannot be judged (unknown direction, a value
+    that is NaN or missing on one side) has ``degradation = NaN``,
+    ``degraded`` False, severity INFO, and ``note`` saying why.
     """
 
     metric: str
@@ -563,6 +565,7 @@ class PerformanceChange:
     degraded: bool
     severity: SeverityLevel
     direction: MetricDirection
+    note: str = ""
 
     @property
     def drift_percentage(self) -> float:
@@ -570,8 +573,25 @@ class PerformanceChange:
 
     @property
     def judged(self) -> bool:
-        """Whether the change could be judged (its direction is known)."""
-        return self.direction != "unknown"
+        """Whether the change could be judged (known direction, both values estimable)."""
+        return self.direction != "unknown" and math.isfinite(self.degradation)
+
+
+class MetricNotComparedWarning(UserWarning):
+    """A metric is in only one of the two mappings, so it is not compared."""
+
+
+def _metric_value(value: object, label: str, metric: str) -> float:
+    """The value as a float; NaN for "not estimable" (None or NaN).
+
+    Raises:
+        ValueError: not a number (naming the mapping and the key).
+    """
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{label}[{metric!r}] must be a number, got {type(value).__name__}")
+    return float(value)
 
 
 def _override(overrides: Mapping[str, float], metric: str, default: float) -> float:
@@ -588,7 +608,7 @@ def performance_drift(
     current_metrics: Mapping[str, float],
     thresholds: DriftThresholds | Mapping[str, Any] | None = None,
 ) -> list[PerformanceChange]:
-    """Compare each metric present in both mappings with its baseline.
+    """Compare each metric with its baseline.
 
     Degradation is relative to the baseline's magnitude,
     ``(baseline - current) / |baseline|`` for a higher-is-better metric and
@@ -599,58 +619,86 @@ def performance_drift(
     direction is unknown warns (``UnknownMetricDirectionWarning``) and is
     reported with ``direction="unknown"``, never judged.
 
+    Names are matched as the directions are (``"AUROC"`` is ``"auroc"``). A
+    metric in only one mapping warns (``MetricNotComparedWarning``) and is
+    reported, not judged; so is a value that is None, NaN or infinite (not
+    estimable, e.g. AUROC of a window with one class).
+
     Raises:
-        ValueError: a value is not a finite number (naming the mapping and key).
+        ValueError: a value is not a number (naming the mapping and key).
     """
     limits = DriftThresholds.model_validate(thresholds or {})
+    current_by_key = {normalize_metric_name(k): (k, v) for k, v in current_metrics.items()}
+    baseline_keys = {normalize_metric_name(k) for k in baseline_metrics}
     changes = []
-    for metric, baseline in baseline_metrics.items():
-        if metric not in current_metrics:
-            continue
-        current = current_metrics[metric]
-        for label, value in (("baseline_metrics", baseline), ("current_metrics", current)):
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"{label}[{metric!r}] must be a finite number, got {value!r}")
-        direction = metric_direction(metric, limits.metric_directions)
-        threshold = _override(limits.performance_overrides, metric, limits.performance_drop)
-        if direction == "unknown":
-            changes.append(
-                PerformanceChange(
-                    metric=metric,
-                    baseline=float(baseline),
-                    current=float(current),
-                    degradation=math.nan,
-                    threshold=threshold,
-                    degraded=False,
-                    severity=SeverityLevel.INFO,
-                    direction=direction,
-                )
+    for metric, baseline_value in baseline_metrics.items():
+        _, current_value = current_by_key.get(normalize_metric_name(metric), (metric, None))
+        baseline = _metric_value(baseline_value, "baseline_metrics", metric)
+        current = _metric_value(current_value, "current_metrics", metric)
+        if normalize_metric_name(metric) not in current_by_key:
+            warnings.warn(
+                f"metric {metric!r} is in baseline_metrics but not in current_metrics "
+                f"({', '.join(map(repr, current_metrics)) or 'empty'}); it is not compared",
+                MetricNotComparedWarning,
+                stacklevel=2,
             )
-            continue
-        worse = current - baseline if direction == "lower_is_better" else baseline - current
-        degradation = worse / abs(baseline) if baseline else worse
-        critical = max(threshold, limits.performance_critical_drop)
-        degraded = degradation > threshold
-        severity = (
-            SeverityLevel.CRITICAL
-            if degradation > critical
-            else SeverityLevel.WARNING
-            if degraded
-            else SeverityLevel.INFO
-        )
-        changes.append(
-            PerformanceChange(
-                metric=metric,
-                baseline=float(baseline),
-                current=float(current),
-                degradation=float(degradation),
-                threshold=threshold,
-                degraded=degraded,
-                severity=severity,
-                direction=direction,
+            note = "no current value"
+        elif not (math.isfinite(baseline) and math.isfinite(current)):
+            side = "baseline" if not math.isfinite(baseline) else "current"
+            note = f"{side} value not estimable ({baseline if side == 'baseline' else current})"
+        else:
+            note = ""
+        changes.append(_change(metric, baseline, current, note, limits))
+    for key, (metric, value) in current_by_key.items():
+        if key not in baseline_keys:
+            warnings.warn(
+                f"metric {metric!r} is in current_metrics but has no baseline; it is not compared",
+                MetricNotComparedWarning,
+                stacklevel=2,
             )
-        )
+            current = _metric_value(value, "current_metrics", metric)
+            changes.append(_change(metric, math.nan, current, "no baseline", limits))
     return changes
+
+
+def _change(
+    metric: str, baseline: float, current: float, note: str, limits: DriftThresholds
+) -> PerformanceChange:
+    direction = metric_direction(metric, limits.metric_directions)
+    threshold = _override(limits.performance_overrides, metric, limits.performance_drop)
+    if direction == "unknown" or note:
+        return PerformanceChange(
+            metric=metric,
+            baseline=baseline,
+            current=current,
+            degradation=math.nan,
+            threshold=threshold,
+            degraded=False,
+            severity=SeverityLevel.INFO,
+            direction=direction,
+            note=note or "direction unknown",
+        )
+    worse = current - baseline if direction == "lower_is_better" else baseline - current
+    degradation = worse / abs(baseline) if baseline else worse
+    critical = max(threshold, limits.performance_critical_drop)
+    degraded = degradation > threshold
+    severity = (
+        SeverityLevel.CRITICAL
+        if degradation > critical
+        else SeverityLevel.WARNING
+        if degraded
+        else SeverityLevel.INFO
+    )
+    return PerformanceChange(
+        metric=metric,
+        baseline=baseline,
+        current=current,
+        degradation=float(degradation),
+        threshold=threshold,
+        degraded=degraded,
+        severity=severity,
+        direction=direction,
+    )
 
 
 _SCHEMA_TEXT = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from scipy.spatial.distance import jensenshannon
 from slack_alerts import SeverityLevel
 from slack_alerts.checks.drift import (
     DriftThresholds,
+    MetricNotComparedWarning,
     binned_counts,
     drift_alerts,
     feature_drift,
@@ -293,14 +295,23 @@ class TestRealData:
 
 class TestPerformance:
     def test_drop_and_lower_is_better(self) -> None:
-        changes = {
-            c.metric: c
-            for c in performance_drift(
-                {"auc": 0.86, "accuracy": 0.81, "log_loss": 0.30, "brier": 0.1, "unused": 1.0},
-                {"auc": 0.78, "accuracy": 0.80, "log_loss": 0.36, "brier": 0.099},
-            )
-        }
-        assert set(changes) == {"auc", "accuracy", "log_loss", "brier"}
+        with pytest.warns(MetricNotComparedWarning, match="'accuracy_at_k'"):
+            changes = {
+                c.metric: c
+                for c in performance_drift(
+                    {"auc": 0.86, "accuracy": 0.81, "log_loss": 0.30, "brier": 0.1},
+                    {
+                        "auc": 0.78,
+                        "accuracy": 0.80,
+                        "log_loss": 0.36,
+                        "brier": 0.099,
+                        "accuracy_at_k": 0.5,
+                    },
+                )
+            }
+        assert set(changes) == {"auc", "accuracy", "log_loss", "brier", "accuracy_at_k"}
+        assert not changes["accuracy_at_k"].judged
+        assert changes["accuracy_at_k"].note == "no baseline"
         assert changes["auc"].degraded and changes["auc"].severity is SeverityLevel.WARNING
         assert changes["auc"].degradation == pytest.approx(0.08 / 0.86)
         assert not changes["accuracy"].degraded
@@ -314,8 +325,24 @@ class TestPerformance:
             {"auc": 0.86}, {"auc": 0.85}, {"performance_overrides": {"auc": 0.01}}
         )
         assert c.degraded
-        with pytest.raises(ValueError, match=r"current_metrics\['auc'\] must be a finite number"):
-            performance_drift({"auc": 0.86}, {"auc": float("nan")})
+        with pytest.raises(ValueError, match=r"current_metrics\['auc'\] must be a number, got str"):
+            performance_drift({"auc": 0.86}, {"auc": "0.8"})
+
+    @pytest.mark.parametrize("value", [float("nan"), None, float("inf")])
+    def test_a_value_that_cannot_be_estimated_is_reported_not_judged(self, value: Any) -> None:
+        # AUROC of a window with one class is NaN: not a reason to fail the run.
+        (c,) = performance_drift({"auc": 0.86}, {"auc": value})
+        assert not c.judged and not c.degraded and c.severity is SeverityLevel.INFO
+        assert c.note.startswith("current value not estimable")
+        table = feature_drift(pd.DataFrame({"x": [1.0, 2.0]}), pd.DataFrame({"x": [1.0, 2.0]}))
+        assert drift_alerts("m", "M", table, [c]) == []
+
+    def test_names_match_like_directions_and_strays_warn(self) -> None:
+        (c,) = performance_drift({"auroc": 0.9}, {"AUROC": 0.5})
+        assert c.judged and c.severity is SeverityLevel.CRITICAL
+        with pytest.warns(MetricNotComparedWarning, match="'auroc' is in baseline_metrics"):
+            (missing,) = performance_drift({"auroc": 0.9}, {})
+        assert missing.note == "no current value" and not missing.judged
 
     def test_alerts(self) -> None:
         rng = np.random.default_rng(2)

@@ -376,6 +376,27 @@ class TestMetricDirectionsThroughTheDriftFlow:
         assert [a.title for a in report.alerts] == ["latency_ms"]
 
 
+    def test_a_metric_not_estimable_still_sends_the_feature_alerts(
+        self, webhook_server: LocalWebhookServer
+    ) -> None:
+        rng = np.random.default_rng(6)
+        reference = pd.DataFrame({"x": rng.normal(size=300)})
+        current = pd.DataFrame({"x": rng.normal(3, 1, size=300)})
+        report = drift_monitoring_flow(
+            f"nan-{uuid.uuid4().hex[:6]}",
+            "Model",
+            reference,
+            current,
+            baseline_metrics={"auroc": 0.9},
+            current_metrics={"auroc": float("nan")},  # one class in the window
+            webhook=block(webhook_server),
+        )
+        assert [a.title for a in report.alerts] == ["feature:x"]
+        (change,) = report.performance
+        assert change["note"] == "current value not estimable (nan)"
+        assert "feature:x" in json.dumps(webhook_server.payloads())
+
+
 # -- security: an edge timestamp next to a real incident -------------------------
 
 
