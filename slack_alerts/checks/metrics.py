@@ -15,8 +15,9 @@ guessed:
 3. conventions: a ``neg_`` prefix negates a known metric (``neg_log_loss``
    is higher-is-better, and so is ``test_neg_log_loss`` or scikit-learn's
    ``mean_test_neg_log_loss``: qualifiers are read before suffixes); signed
-   errors (``mean_error``, ``bias``) have no direction; the suffixes ``_error``, ``_loss``, ``_deviance``
-   and ``_error_rate`` mean lower-is-better; ``<metric>@k``,
+   errors (``mean_error``, ``bias``) have no direction; the suffixes
+   ``_error``, ``_loss``, ``_deviance`` and ``_error_rate`` mean
+   lower-is-better; ``<metric>@k``,
    ``<metric>_at_k``, ``<metric>_macro`` (``_micro``, ``_weighted``,
    ``_samples``) and ``val_<metric>`` (``train_``, ``test_``, ``eval_``...)
    take the direction of ``<metric>`` (``recall@10``, ``val_auroc``);
