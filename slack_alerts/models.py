@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from slack_alerts.text import valid_unicode_json
+
 
 class SeverityLevel(StrEnum):
     """How urgent an alert is. Parses case-insensitively: "Critical" works."""
@@ -108,8 +110,10 @@ class _AlertBase(BaseModel):
         # model_dump() includes the computed fingerprint; accept it back so
         # dumps round-trip, but always recompute it from the identity.
         if isinstance(data, dict) and "fingerprint" in data:
-            return {k: v for k, v in data.items() if k != "fingerprint"}
-        return data
+            data = {k: v for k, v in data.items() if k != "fingerprint"}
+        # Lone surrogates (from JSON "\ud800" escapes) cannot be encoded as
+        # UTF-8: repaired here, every later step (hashes, files, Slack) works.
+        return valid_unicode_json(data) if isinstance(data, dict) else data
 
     @field_validator("details", "metadata", mode="before", check_fields=False)
     @classmethod

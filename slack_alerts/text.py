@@ -28,7 +28,9 @@ ELLIPSIS = "…"
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
-_SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
+# Dashes or single spaces between the groups ("123-45-6789", "123 45 6789");
+# a bare 9-digit run is left alone: in ML metadata it is usually an id.
+_SSN = re.compile(r"(?<![\d\-])\d{3}([- ])\d{2}\1\d{4}(?![\d\-])")
 # A separator or a "(", or a +1 prefix, is required: bare 10-digit runs are
 # usually ids or epoch timestamps in ML metadata, not phone numbers.
 _PHONE = re.compile(
@@ -38,8 +40,15 @@ _PHONE = re.compile(
 # The identifier must hold a digit: "mrn pattern(s)" is a sentence about
 # MRNs, not an MRN, and redacting words about PHI makes reports unreadable.
 _MRN = re.compile(
-    r"\b(MRN|medical record(?: number)?)([ \t]{0,3}[:#=]?[ \t]{0,3})"
+    r"\b(MRN|medical[ _\-]record(?:[ _\-](?:number|no|nr|#))?)([ \t]{0,3}[:#=.]?[ \t]{0,3})"
     r"(?=[A-Z\-]{0,19}\d)[A-Z0-9\-]{4,20}\b",
+    re.I,
+)
+# A date is PHI next to a birth label only: alert text is full of other dates.
+_BIRTH_DATE = re.compile(
+    r"\b(DOB|D\.O\.B\.?|date[ _\-]of[ _\-]birth|birth[ _\-]?date|born(?: on)?)"
+    r"([ \t]{0,3}[:#=]?[ \t]{0,3})"
+    r"(?:\d{1,4}[/\-.]\d{1,2}[/\-.]\d{1,4}|\d{1,2} [A-Za-z]{3,9} \d{4}|[A-Za-z]{3,9} \d{1,2},? \d{4})",
     re.I,
 )
 
@@ -59,8 +68,8 @@ def redact_phi(text: str) -> str:
     if not text:
         return text
     out = _MRN.sub(lambda m: f"{m.group(1)}{m.group(2)}[MRN]", text)
-    if "-" in out:
-        out = _SSN.sub("[SSN]", out)
+    out = _BIRTH_DATE.sub(lambda m: f"{m.group(1)}{m.group(2)}[DOB]", out)
+    out = _SSN.sub("[SSN]", out)
     if "@" in out:
         out = _EMAIL.sub("[EMAIL]", out)
     out = _PHONE.sub("[PHONE]", out)
@@ -72,7 +81,35 @@ def find_phi(text: str) -> list[str]:
     kinds = [kind for kind, pattern in PHI_PATTERNS.items() if pattern.search(text)]
     if _MRN.search(text):
         kinds.append("mrn")
+    if _BIRTH_DATE.search(text):
+        kinds.append("birth_date")
     return kinds
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` as valid Unicode: a surrogate pair becomes its character, a lone one U+FFFD.
+
+    JSON's ``\\ud800`` escapes decode to lone surrogates that cannot be
+    encoded as UTF-8, so Slack, JSON files and hashes would fail on them.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def valid_unicode_json(value: Any) -> Any:
+    """A JSON-like value with every string (keys too) made valid Unicode."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if isinstance(value, dict):
+        return {valid_unicode_json(k): valid_unicode_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [valid_unicode_json(v) for v in value]
+    return value
 
 
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.I)

@@ -44,7 +44,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from slack_alerts.models import SafetyEvent, SeverityLevel
-from slack_alerts.text import find_phi
+from slack_alerts.text import find_phi, valid_unicode_json
 
 AUTH_FAILURE_STATUSES = frozenset(
     {"401", "403", "auth_failed", "auth_failure", "unauthorized", "forbidden", "denied"}
@@ -169,6 +169,8 @@ def parse_record(raw: Any, line: int) -> AuditRecord | MalformedRecord:
             return MalformedRecord(line, "not valid JSON")
     if not isinstance(raw, Mapping):
         return MalformedRecord(line, "not a JSON object")
+    # JSON may carry lone surrogates ("\ud800"); repaired, the line is still scanned.
+    raw = valid_unicode_json(dict(raw))
     missing = [k for k in ("timestamp", "principal", "model_id") if not raw.get(k)]
     if missing:
         return MalformedRecord(line, f"missing {', '.join(missing)}")

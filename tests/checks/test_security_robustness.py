@@ -82,6 +82,26 @@ class TestEdgeTimestamps:
         ]
         assert "40221987" not in json.dumps(event.model_dump(mode="json"))
 
+    def test_lone_surrogates_do_not_stop_the_scan(self) -> None:
+        # JSON's "\ud800" escape is a lone surrogate: no UTF-8 encoding exists.
+        log = [
+            json.dumps(
+                {
+                    "timestamp": T0.isoformat(),
+                    "principal": "mallory\ud800",
+                    "model_id": "m\udc00",
+                    "status": "denied",
+                    "output": "ok",
+                }
+            ),
+            line(2, output="SSN 123-45-6789 in the summary"),
+        ]
+        result = scan(log)
+        assert result.records == 2 and result.malformed == []
+        (event,) = result.events
+        assert event.event_type == "phi_in_output"
+        json.dumps(event.model_dump(mode="json")).encode("utf-8")  # encodable
+
     def test_edge_datetimes_given_as_objects(self) -> None:
         from datetime import timezone
 

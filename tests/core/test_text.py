@@ -15,6 +15,7 @@ from slack_alerts.text import (
     redact_url,
     safe_http_url,
     truncate,
+    valid_unicode,
 )
 
 
@@ -68,6 +69,11 @@ class TestRedactPHI:
             ("MRN: 123456", "[MRN]", "123456"),
             ("mrn#A12345", "[MRN]", "A12345"),
             ("medical record number 0098765", "[MRN]", "0098765"),
+            ("Medical Record Number: 99887766", "[MRN]", "99887766"),
+            ("ssn 123 45 6789", "[SSN]", "123 45 6789"),
+            ("DOB: 01/02/1960", "[DOB]", "01/02/1960"),
+            ("date of birth 1960-02-01", "[DOB]", "1960-02-01"),
+            ("born on March 3, 1950", "[DOB]", "March 3, 1950"),
         ],
     )
     def test_patterns_masked(self, text: str, token: str, secret: str) -> None:
@@ -84,6 +90,8 @@ class TestRedactPHI:
             "p=1e-5",
             "features 12-34",
             "model@v3",
+            "window 2026-01-01 to 2026-01-08",
+            "ids 123456789 and 123-45 6789",
         ],
     )
     def test_ordinary_ml_text_untouched(self, text: str) -> None:
@@ -115,6 +123,30 @@ class TestRedactPHI:
         # require that these inputs are handled and stay safe.
         out = escape_mrkdwn(redact_phi(hostile))
         assert "<" not in out
+
+
+class TestValidUnicode:
+    def test_pairs_joined_lone_surrogates_replaced(self) -> None:
+        assert valid_unicode("x\ud83d\ude00") == "x\U0001f600"
+        assert valid_unicode("a\ud800b") == "a\ufffdb"
+        assert valid_unicode("plain") == "plain"
+
+    @given(st.text(alphabet=st.characters(codec=None), max_size=50))
+    def test_always_encodable(self, s: str) -> None:
+        valid_unicode(s).encode("utf-8")
+
+    def test_alerts_repair_their_text(self) -> None:
+        from slack_alerts import SafetyEvent
+
+        event = SafetyEvent(
+            model_id="m\ud800",
+            event_type="x",
+            description="x\ud83d\ude00",
+            metadata={"k\udc00": ["v\ud800"]},
+        )
+        assert event.description == "x\U0001f600" and event.model_id == "m\ufffd"
+        assert event.metadata == {"k\ufffd": ["v\ufffd"]}
+        event.fingerprint.encode("utf-8")
 
 
 class TestTruncate:
