@@ -35,7 +35,8 @@ class Dispatched(BaseModel):
     resolved: int = 0
     notes: list[str] = Field(default_factory=list)
     problem: str | None = Field(
-        default=None, description="Why no alert could be attempted (e.g. no such block)"
+        default=None,
+        description="Why alerts were not delivered (no such block, refused, kept for replay)",
     )
 
 
@@ -132,11 +133,42 @@ def send_alerts(
             )
             for alert in {a.fingerprint: a for a in by_model.get(model, [])}.values()
         ]
+    result.problem = undelivered_problem(result.alerts)
     return result
 
 
+def undelivered_problem(outcomes: Sequence[AlertOutcome]) -> str | None:
+    """What went wrong, when some alerts were attempted but not delivered; else None.
+
+    Refused (dead letters) and kept (outbox) alerts make a run that must not
+    look like a success: nobody was told about them yet.
+    """
+    refused = [o for o in outcomes if o.status is AlertStatus.FAILED_PERMANENT]
+    kept = [o for o in outcomes if o.status in (AlertStatus.FAILED_TRANSIENT, AlertStatus.KEPT)]
+    if not refused and not kept:
+        return None
+    parts = []
+    if refused:
+        parts.append(
+            f"{len(refused)} refused by Slack ({_reason(refused[0])}; in the dead letters, "
+            "`slack-alerts replay --dead` once fixed)"
+        )
+    if kept:
+        parts.append(
+            f"{len(kept)} kept in the outbox ({_reason(kept[0])}; "
+            "`slack-alerts replay` delivers them)"
+        )
+    return f"{len(refused) + len(kept)} of {len(outcomes)} alert(s) not delivered: " + "; ".join(
+        parts
+    )
+
+
+def _reason(outcome: AlertOutcome) -> str:
+    return ": ".join(part for part in (outcome.error, outcome.detail) if part) or "no reason given"
+
+
 class AlertsNotDelivered(RuntimeError):
-    """Raised at the end of a monitoring run whose alerts could not be attempted.
+    """Raised at the end of a monitoring run whose alerts were not all delivered.
 
     The alerts are in the durable outbox; the message says why and what to do.
     The run fails visibly instead of reporting a success nobody was told about.
@@ -146,6 +178,5 @@ class AlertsNotDelivered(RuntimeError):
 def fail_if_undelivered(problem: str | None) -> None:
     if problem:
         raise AlertsNotDelivered(
-            f"alerts kept in the outbox, not delivered: {problem}. "
-            "Fix it, then run `slack-alerts replay`."
+            f"alerts not delivered: {problem}. Fix the destination, then run `slack-alerts replay`."
         )

@@ -23,7 +23,7 @@ class MonitoringReport(BaseModel):
         default_factory=list, description="What the pipeline noticed (fail-open, clock skew)"
     )
     problem: str | None = Field(
-        default=None, description="Why the alerts could not be attempted (kept for replay)"
+        default=None, description="Why alerts were not delivered (refused, or kept for replay)"
     )
 
     def count(self, status: str) -> int:

@@ -25,7 +25,7 @@ from prefect.client.orchestration import get_client
 
 from blocks import SlackAlertsRouter, SlackAlertsWebhook
 from flows import drift_monitoring_flow, send_alert, slack_failure_hook
-from flows.dispatch import send_alerts
+from flows.dispatch import send_alerts, undelivered_problem
 from slack_alerts import DurableOutbox
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
 from tests.factories import drift, unique
@@ -194,6 +194,44 @@ def test_a_wrong_block_name_keeps_the_alerts_and_fails_the_run(tmp_path: Path) -
     assert records and all(r.route == {"block": "no-such-block"} for r in records)
     assert sum(len(r.alerts) for r in records) >= 3  # the drifted features, kept
     assert all("No Slack Alerts Webhook or Router block" in (r.error or "") for r in records)
+
+
+def test_a_revoked_webhook_fails_the_run_and_keeps_the_alerts(
+    webhook_server: LocalWebhookServer,
+) -> None:
+    revoked = webhook_server.url.rsplit("/", 1)[0] + "/REVOKEDtoken"  # answers 404 no_service
+    state = drift_monitoring_flow(
+        unique("revoked"),
+        "Sepsis",
+        ROOT / "data" / "sample" / "reference.csv",
+        ROOT / "data" / "sample" / "current.csv",
+        webhook=revoked,
+        return_state=True,
+    )
+    assert state.is_failed()  # refused by Slack is not a success
+    message = str(state.message)
+    assert "refused by Slack" in message and "no_service" in message
+    assert "REVOKEDtoken" not in message
+    dead = DurableOutbox().dead_letters()
+    assert any("no_service" in (r.error or "") for r in dead)
+
+
+def test_undelivered_problem_names_refused_and_kept() -> None:
+    from slack_alerts.outcomes import AlertStatus
+    from slack_alerts.pipeline import outcome_of
+
+    alerts = [drift(metric=f"feature:f{i}") for i in range(4)]
+    outcomes = [
+        outcome_of(alerts[0], AlertStatus.SENT),
+        outcome_of(alerts[1], AlertStatus.FAILED_PERMANENT, error="http_404", detail="no_service"),
+        outcome_of(alerts[2], AlertStatus.FAILED_TRANSIENT, error="not_ok", detail="<html>"),
+        outcome_of(alerts[3], AlertStatus.KEPT, error="lock_timeout"),
+    ]
+    problem = undelivered_problem(outcomes)
+    assert problem is not None and problem.startswith("3 of 4 alert(s) not delivered")
+    assert "1 refused by Slack (http_404: no_service" in problem
+    assert "2 kept in the outbox (not_ok: <html>" in problem
+    assert undelivered_problem(outcomes[:1]) is None
 
 
 def test_a_failing_monitor_tells_slack(webhook_server: LocalWebhookServer) -> None:

@@ -375,7 +375,6 @@ class TestMetricDirectionsThroughTheDriftFlow:
             )
         assert [a.title for a in report.alerts] == ["latency_ms"]
 
-
     def test_a_metric_not_estimable_still_sends_the_feature_alerts(
         self, webhook_server: LocalWebhookServer
     ) -> None:
