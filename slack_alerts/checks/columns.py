@@ -28,7 +28,9 @@ CSV column loads as ``float64``):
 
 1. datetime, period or date values (any dtype, tz-aware or naive), or
    strings of which more than half are ISO-8601 dates or timestamps
-   (``2026-01-01``, ``2026-01-01T08:00:00+05:00``): *time*. Datetime dtypes
+   (``2026-01-01``, ``2026-01-01T08:00:00+05:00``), other written dates
+   (``01/15/2026``, ``15.01.2026``, ``2026/01/15``, with an optional time) or
+   times of day (``14:30``, ``2:30 PM``): *time*. Datetime dtypes
    count even when empty, since no loader invents them;
 2. ``bool`` / ``boolean`` dtypes, or values that are all booleans (or the
    strings ``true``/``false``, any case): *boolean*;
@@ -57,6 +59,7 @@ import datetime as dt
 import decimal
 import numbers
 import re
+import unicodedata
 import warnings
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -120,6 +123,16 @@ _ISO_RE = re.compile(
     r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?"  # time
     r"(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"  # offset
 )
+# Other common ways to write a date or a time of day: 01/15/2026, 15.01.2026,
+# 2026/01/15 (with an optional time), and 14:30 or 2:30 PM. They are time,
+# however a CSV reader loaded them, so they are never compared as categories.
+_SLASH_DATE_RE = re.compile(
+    r"(?:(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.]\d{4}|\d{4}/(?P<m>\d{1,2})/(?P<d>\d{1,2}))"
+    r"(?:[ T](?P<time>.+))?"
+)
+_TIME_OF_DAY_RE = re.compile(
+    r"(?P<h>\d{1,2}):(?P<min>\d{2})(?::(?P<s>\d{2})(?:[.,]\d{1,9})?)?(?: ?(?P<ampm>[AaPp][Mm]))?"
+)
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(
     r"[+-]?(?:\d+\.?\d*(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?|inf(?:inity)?)", re.IGNORECASE
@@ -157,7 +170,34 @@ def _classify_value(value: Any) -> Evidence:
             return Evidence.NUMBER
         if _ISO_RE.fullmatch(text) and _parses_as_iso(text):
             return Evidence.TIME
+        if _is_other_date(text) or _is_time_of_day(text):
+            return Evidence.TIME
     return Evidence.TEXT
+
+
+def _is_time_of_day(text: str) -> bool:
+    match = _TIME_OF_DAY_RE.fullmatch(text)
+    if not match:
+        return False
+    hour_limit = 12 if match.group("ampm") else 24
+    return (
+        int(match.group("h")) <= hour_limit
+        and int(match.group("min")) < 60
+        and int(match.group("s") or 0) < 61
+    )
+
+
+def _is_other_date(text: str) -> bool:
+    match = _SLASH_DATE_RE.fullmatch(text)
+    if not match:
+        return False
+    if match.group("time") is not None and not _is_time_of_day(match.group("time")):
+        return False
+    if match.group("m") is not None:  # year first: always year/month/day
+        return 1 <= int(match.group("m")) <= 12 and 1 <= int(match.group("d")) <= 31
+    first, second = int(match.group("a")), int(match.group("b"))
+    # Month-first (US) or day-first: either reading must be a real day and month.
+    return (1 <= first <= 12 and 1 <= second <= 31) or (1 <= second <= 12 and 1 <= first <= 31)
 
 
 def _parses_as_iso(text: str) -> bool:
@@ -359,7 +399,7 @@ def category_label(value: Any) -> str:
 
     ``1``, ``1.0``, ``"1"``, ``" 1.0 "`` and ``True`` are all ``"1"``;
     ``"true"``/``"false"`` (any case) are ``"1"``/``"0"``; other text is
-    itself; anything else is ``str(value)``.
+    itself in Unicode NFC; anything else is ``str(value)``.
     """
     if isinstance(value, bool | np.bool_):
         return "1" if value else "0"
@@ -377,7 +417,9 @@ def category_label(value: Any) -> str:
             return str(int(text))
         if _FLOAT_RE.fullmatch(text):
             return category_label(float(text))
-        return value
+        # "José" typed on two systems may be composed or decomposed (NFC/NFD):
+        # the same name must be one category.
+        return unicodedata.normalize("NFC", value)
     return str(value)
 
 

@@ -64,6 +64,11 @@ class TestTime:
             # More than half dates: the odd "unknown" does not make it text.
             (["2026-01-01", "2026-01-02", "unknown"], ["2026-04-01", "2026-04-02", "2026-04-03"]),
             (pd.Series(["2026-01-01"] * 2, dtype="string"), pd.Series(["2026-04-01"] * 2)),
+            # Other ways of writing dates and times of day are time too.
+            (["01/15/2026", "01/16/2026"], ["04/15/2026", "04/16/2026"]),  # US
+            (["15.01.2026", "16.01.2026"], ["15.04.2026", "16.04.2026"]),
+            (["2026/01/15 08:00", "2026/01/16 09:30"], ["2026/04/15 10:00"] * 2),
+            (["08:15", "09:30"], ["2:30 PM", "11:45 am"]),
         ],
     )
     def test_dates_in_either_window_make_time(self, reference: Any, current: Any) -> None:
@@ -177,6 +182,22 @@ class TestCategories:
         assert category_label("a") == "a" and category_label(2.5) == "2.5"
         counts = category_counts(pd.Series([1, 1.0, "1", "a", None, "true"], dtype=object))
         assert counts.to_dict() == {"1": 4, "a": 1}
+
+    def test_text_that_only_looks_like_time_stays_text(self) -> None:
+        for text in ("13/13/2026", "25:00", "3/4", "12:61", "ward 12:30b"):
+            assert category_label(text) == text
+        assert kinds({"c": ["13/13/2026", "25:00"] * 10}, {"c": ["3/4"] * 20}) == {
+            "c": "categorical"
+        }
+
+    def test_unicode_forms_of_one_name_are_one_category(self) -> None:
+        import unicodedata
+
+        names = ["José", "Zoë", "Ana"]
+        reference = pd.DataFrame({"n": [unicodedata.normalize("NFC", n) for n in names] * 50})
+        current = pd.DataFrame({"n": [unicodedata.normalize("NFD", n) for n in names] * 50})
+        row = feature_drift(reference, current).loc["n"]
+        assert row["psi"] == pytest.approx(0.0, abs=1e-12) and not row["drifted"]
 
     def test_mixed_object_columns(self) -> None:
         reference = pd.DataFrame({"m": [1, "a"] * 20})
