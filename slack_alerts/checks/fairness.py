@@ -58,6 +58,15 @@ class FairnessThresholds(BaseModel):
     min_group_size: int = Field(
         default=30, ge=1, description="Smaller groups are reported but not alerted on"
     )
+    min_rate_denominator: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "A rate estimated from fewer cases than this (positive labels for TPR/FNR, "
+            "negative labels for FPR, rows otherwise) is reported, not judged: from 9 cases "
+            "its 95% interval is wider than +/-0.25"
+        ),
+    )
     min_accuracy: float | None = Field(
         default=0.7, ge=0, le=1, description="Validity: accuracy floor per group (None: off)"
     )
@@ -241,6 +250,23 @@ _RATES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "fpr": ("negatives", "no negative label in the group", ("equalized_odds", "safety")),
     "accuracy": ("count", "the group is empty", ("validity",)),
 }
+_CASES = {"count": "rows", "positives": "positive labels", "negatives": "negative labels"}
+
+
+def judgeable(groups: pd.DataFrame, thresholds: FairnessThresholds | None = None) -> pd.DataFrame:
+    """The table as the rules see it: a rate from too few cases is NaN.
+
+    ``min_rate_denominator`` applies to each rate's own denominator (a group
+    of 200 with one positive label has an FNR from one case). Tables
+    without the label counts are returned as they are.
+    """
+    limits = thresholds or FairnessThresholds()
+    masked = groups.copy()
+    for metric, (denominator, _, _) in _RATES.items():
+        if metric in masked and denominator in masked:
+            few = masked[denominator] < limits.min_rate_denominator
+            masked.loc[few, metric] = math.nan
+    return masked
 
 
 def not_estimable(
@@ -267,10 +293,17 @@ def not_estimable(
         # Without the label counts in the table, only that the value is missing is known.
         why = reason if denominator in groups else "no value (empty denominator)"
         for group, value in groups[metric].items():
+            label = str(group)
+            cases = int(groups.at[group, denominator]) if denominator in groups else None
             if math.isnan(value):
-                label = str(group)
                 found.append(NotEstimable(metric, why, label, used if judged[label] else ()))
-    eligible = groups[groups["count"] >= limits.min_group_size]
+            elif cases is not None and cases < limits.min_rate_denominator:
+                few = (
+                    f"only {cases} {_CASES[denominator]} in the group "
+                    f"(fewer than min_rate_denominator = {limits.min_rate_denominator})"
+                )
+                found.append(NotEstimable(metric, few, label, used if judged[label] else ()))
+    eligible = judgeable(groups[groups["count"] >= limits.min_group_size], limits)
     if len(eligible) >= 2:
         selected = _estimable(eligible["selection_rate"])
         if len(selected) and not float(selected.max()) > 0:
@@ -286,7 +319,8 @@ def not_estimable(
                 found.append(
                     NotEstimable(
                         f"{metric}_gap",
-                        f"fewer than two groups with a {label} label",
+                        f"fewer than two groups with enough {label} labels "
+                        f"(min_rate_denominator = {limits.min_rate_denominator})",
                         rules=("equalized_odds",),
                     )
                 )
@@ -311,11 +345,12 @@ def fairness_findings(
 
     Groups smaller than ``min_group_size`` are left out of every rule (their
     rates are noise), and are named in the details so nobody thinks they were
-    forgotten. A value that is not estimable (NaN, see ``not_estimable``)
-    is left out of every rule too: no rule reads a missing rate as 0.
+    forgotten. A value that is not estimable (NaN, or from fewer cases than
+    ``min_rate_denominator``, see ``not_estimable``) is left out of every rule
+    too: no rule reads a missing rate as 0.
     """
     limits = thresholds or FairnessThresholds()
-    eligible = groups[groups["count"] >= limits.min_group_size]
+    eligible = judgeable(groups[groups["count"] >= limits.min_group_size], limits)
     small = [str(g) for g in groups.index[groups["count"] < limits.min_group_size]]
     base: dict[str, Any] = {"min_group_size": limits.min_group_size}
     if small:

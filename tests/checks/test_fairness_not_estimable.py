@@ -149,6 +149,28 @@ class TestEveryRate:
         assert "equalized_odds" not in found
         assert found == {"validity", "safety"}  # accuracy 0.5 at both; b misses half its cases
 
+    def test_a_rate_from_one_case_is_reported_not_judged(self) -> None:
+        # 200 patients at each site; at "rare" one has the label and was missed.
+        rng = np.random.default_rng(3)
+        sites = np.repeat(["common", "rare"], 200)
+        y_true = np.where(sites == "common", (rng.random(400) < 0.4).astype(int), 0)
+        y_true[200] = 1
+        y_pred = np.where(y_true == 1, rng.random(400) < 0.9, rng.random(400) < 0.1).astype(int)
+        y_pred[200] = 0
+        table = group_metrics(y_true, y_pred, sites)
+        # The value itself is fairlearn's: FNR 1.0 from one case.
+        expected = fairlearn(y_true, y_pred, sites, false_negative_rate)["rare"]
+        assert table.loc["rare", "fnr"] == pytest.approx(expected) == 1.0
+        (entry,) = [e for e in not_estimable(table) if e.group == "rare" and e.metric == "fnr"]
+        assert entry.reason.startswith("only 1 positive labels in the group")
+        assert entry.rules == ("safety",)
+        # No CRITICAL "safety" and no equalized-odds gap from one case (the
+        # selection-rate finding is real: 200 rows back it).
+        judged = {f.violation_type for f in fairness_findings(table)}
+        assert "safety" not in judged and "equalized_odds" not in judged
+        strict = FairnessThresholds(min_rate_denominator=1)
+        assert {f.violation_type for f in fairness_findings(table, strict)} >= {"safety"}
+
     def test_small_groups_are_listed_but_no_rule_waits_on_them(self) -> None:
         groups = np.array(["big"] * 100 + ["tiny"] * 5)
         y_true = np.array([1, 0] * 50 + [0] * 5)
