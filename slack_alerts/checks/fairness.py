@@ -294,7 +294,7 @@ def not_estimable(
         why = reason if denominator in groups else "no value (empty denominator)"
         for group, value in groups[metric].items():
             label = str(group)
-            cases = int(groups.at[group, denominator]) if denominator in groups else None
+            cases = int(groups[denominator][group]) if denominator in groups else None
             if math.isnan(value):
                 found.append(NotEstimable(metric, why, label, used if judged[label] else ()))
             elif cases is not None and cases < limits.min_rate_denominator:
