@@ -292,9 +292,9 @@ def not_estimable(
         used = tuple(r for r in rules if r != "safety" or metric == harmful)
         # Without the label counts in the table, only that the value is missing is known.
         why = reason if denominator in groups else "no value (empty denominator)"
-        for group, value in groups[metric].items():
+        counts = groups[denominator].tolist() if denominator in groups else [None] * len(groups)
+        for group, value, cases in zip(groups.index, groups[metric], counts, strict=True):
             label = str(group)
-            cases = int(groups[denominator][group]) if denominator in groups else None
             if math.isnan(value):
                 found.append(NotEstimable(metric, why, label, used if judged[label] else ()))
             elif cases is not None and cases < limits.min_rate_denominator:
