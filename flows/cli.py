@@ -288,9 +288,13 @@ def save_webhook(name: str, overwrite: bool) -> int:
     from pydantic import ValidationError
 
     from blocks import SlackAlertsWebhook
+    from flows.routing import block_name_problem
     from slack_alerts.client import WEBHOOK_ENV
     from slack_alerts.text import redact_url
 
+    problem = block_name_problem(name)
+    if problem is not None:
+        raise CliError(problem)
     command = f"slack-alerts save-webhook {name}" + (" --overwrite" if overwrite else "")
     api_url = require_server(command)
     url = os.environ.get(WEBHOOK_ENV, "").strip()

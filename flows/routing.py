@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from datetime import timedelta
@@ -126,13 +127,38 @@ def route_for(ref: WebhookRef) -> dict[str, str]:
     return {"inline": "router"}
 
 
+# Prefect's rule for block document names; "type-slug/name" is a full address.
+_BLOCK_NAME = re.compile(r"(?:[a-z0-9-]+/)?[a-z0-9-]+")
+
+
+def block_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a block name (never echoing a secret-shaped value), or None."""
+    if looks_like_secret(name) or "://" in name:
+        return (
+            "the value given as a block name looks like a URL or a token (not shown). Save it "
+            f"as a block instead: `export {WEBHOOK_ENV}=...` then `slack-alerts save-webhook "
+            "NAME`, and give NAME here"
+        )
+    if not _BLOCK_NAME.fullmatch(name):
+        shown = name if len(name) <= 80 else name[:80] + "…"
+        return (
+            f"{shown!r} is not a block name: block names use lowercase letters, digits and "
+            "dashes (for example ml-alerts)"
+        )
+    return None
+
+
 def load_webhook(name: str, control: ControlPlane) -> SlackAlertsWebhook | SlackAlertsRouter:
     """Load a saved webhook or router block by name (no cache, bounded in time).
 
     Raises ``WebhookNotFound`` when no such block exists, ``WebhookInvalid`` when
     it holds values that fail validation (the message names the fields, never a
-    value), ``ControlPlaneUnavailable`` when the Prefect API cannot be reached.
+    value), or when ``name`` cannot be a block name (``block_name_problem``),
+    ``ControlPlaneUnavailable`` when the Prefect API cannot be reached.
     """
+    problem = block_name_problem(name)
+    if problem is not None:
+        raise WebhookInvalid(problem)
 
     def load(_: Any) -> SlackAlertsWebhook | SlackAlertsRouter | str | None:
         try:

@@ -110,6 +110,36 @@ def test_save_webhook_says_what_to_do(
     assert "must be an http(s) URL" in err and bad not in err  # never echoed: it is the secret
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        "xoxb-1234-5678-CANARYcanaryCANARY",
+        "https://hooks.slack.com/services/T0/B0/CANARYcanaryCANARY",
+        "postgresql://user:CANARYcanaryCANARY@db/x",
+        "My Alerts",
+    ],
+)
+def test_a_value_that_is_not_a_block_name_is_explained_not_echoed(
+    given: str,
+    prefect_api: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from flows.cli import main
+
+    with LocalWebhookServer() as server:
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", server.url)
+        assert main(["save-webhook", given]) == 1
+        assert main(["send-test", "--block", given]) == 1
+    out = capsys.readouterr()
+    assert "CANARY" not in out.out + out.err and "Traceback" not in out.err
+    assert out.err.count("error: ") == 2
+    if given == "My Alerts":
+        assert "lowercase letters, digits and dashes" in out.err
+    else:
+        assert "slack-alerts save-webhook NAME" in out.err
+
+
 def test_server_side_commands_refuse_a_temporary_or_absent_server(
     prefect_api: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
