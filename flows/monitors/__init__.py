@@ -7,6 +7,8 @@ URL given as a parameter on the Prefect server (``SecretSafeFlow``).
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -38,6 +40,30 @@ class SecretSafeFlow(Flow[P, R]):
             else:
                 serialized[key] = _mask(value)
         return serialized
+
+    def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        # A run created elsewhere (a deployment run from the UI or `prefect
+        # deployment run --params`) was stored before this process saw it:
+        # masking is too late, so say so loudly (never the value).
+        if os.environ.get("PREFECT__FLOW_RUN_ID"):
+            serialized = self.serialize_parameters(parameters)
+            stored = sorted(k for k, v in serialized.items() if _holds_mask(v))
+            if stored:
+                logging.getLogger("slack_alerts").warning(
+                    "flow run parameter(s) %s hold a URL or secret (not shown) that Prefect has "
+                    "stored on the server with this run. Rotate it, save it as a block "
+                    "(`slack-alerts save-webhook NAME`) and pass the block's name instead.",
+                    ", ".join(stored),
+                )
+        return super().validate_parameters(parameters)
+
+
+def _holds_mask(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_mask(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_mask(v) for v in value)
+    return bool(value == MASKED)
 
 
 def _mask(value: Any) -> Any:

@@ -216,6 +216,26 @@ def test_a_revoked_webhook_fails_the_run_and_keeps_the_alerts(
     assert any("no_service" in (r.error or "") for r in dead)
 
 
+def test_a_deployment_run_given_a_url_warns_without_echo(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A deployment run's parameters were stored by whoever created the run:
+    # too late to mask, so the worker says so, without the value.
+    url = f"https://hooks.slack.com/services/T0/B0/{CANARY}"
+    parameters = {"model_id": "m", "model_name": "M", "reference": "r.csv", "current": "c.csv"}
+    monkeypatch.delenv("PREFECT__FLOW_RUN_ID", raising=False)
+    with caplog.at_level(logging.WARNING, logger="slack_alerts"):
+        drift_monitoring_flow.validate_parameters(parameters | {"webhook": url})
+        assert caplog.records == []  # a direct call: Prefect stored the masked value
+        monkeypatch.setenv("PREFECT__FLOW_RUN_ID", "00000000-0000-0000-0000-000000000000")
+        drift_monitoring_flow.validate_parameters(parameters | {"webhook": "ml-alerts"})
+        assert caplog.records == []
+        drift_monitoring_flow.validate_parameters(parameters | {"webhook": url})
+    (record,) = caplog.records
+    assert "webhook" in record.getMessage() and "save-webhook" in record.getMessage()
+    assert CANARY not in caplog.text
+
+
 def test_undelivered_problem_names_refused_and_kept() -> None:
     from slack_alerts.outcomes import AlertStatus
     from slack_alerts.pipeline import outcome_of
