@@ -72,6 +72,10 @@ def _read_csv(path: Path, name: str, encoding: str) -> pd.DataFrame:
             encoding,
             "re-save it as UTF-8, or pass the file's encoding (encoding='latin-1', 'cp1252', ...)",
         ) from None
+    except pd.errors.EmptyDataError:
+        raise InputFileError(
+            f"{name}: {path} is empty (no header row); write the column names on its first line"
+        ) from None
     duplicated = _duplicates([str(c) for c in header.iloc[0].tolist()]) if len(header) else []
     if duplicated:
         raise InputFileError(

@@ -145,7 +145,7 @@ class LoggingObserver:
             outcome.kind,
             outcome.fingerprint,
             outcome.model_id,
-            outcome.receiver,
+            outcome.receiver or "(no destination resolved)",
             outcome.status.value,
             f" ({outcome.error})" if outcome.error else "",
         )

@@ -62,7 +62,7 @@ class PrefectObserver:
             outcome.fingerprint,
             outcome.title,
             outcome.model_id,
-            outcome.receiver,
+            outcome.receiver or "(no destination resolved)",
             outcome.status.value,
             f" ({outcome.error}; kept at {outcome.location})" if outcome.error else "",
         )
