@@ -90,6 +90,12 @@ class TestLoading:
         with pytest.raises(FileNotFoundError, match="reference: no file at"):
             load_frame.fn(str(tmp_path / "nope.csv"), "reference")
 
+    def test_an_empty_csv_names_the_argument_and_file(self, tmp_path: Path) -> None:
+        empty = tmp_path / "current.csv"
+        empty.write_text("")
+        with pytest.raises(InputFileError, match=r"current: .*current\.csv is empty"):
+            load_frame.fn(str(empty), "current")
+
     def test_rules_file_errors(self, tmp_path: Path) -> None:
         latin = tmp_path / "rules.json"
         latin.write_bytes('{"allow_list": {"m": ["Zoë"]}}'.encode("latin-1"))
