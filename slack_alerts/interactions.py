@@ -190,7 +190,7 @@ class InteractionHandler:
         return InteractionResponse(200)
 
     def _verify(self, body: bytes, timestamp: str, signature: str) -> str:
-        """"" when the request is genuine and new, else why it is refused."""
+        """ "" when the request is genuine and new, else why it is refused."""
         if self._verifier is None:
             return self._refuse("no signing secret configured")
         now = self.now()
@@ -287,7 +287,8 @@ class InteractionHandler:
                     model_id=model_id,
                 )
             )
-            line = f":zipper_mouth_face: Silenced until {until_text(silence.ends_at, now)} by @{name}"
+            until = until_text(silence.ends_at, now)
+            line = f":zipper_mouth_face: Silenced until {until} by @{name}"
             outcome = "silenced"
         ref = self._update(payload, line, model_id)
         self._count(outcome, "")
@@ -366,7 +367,7 @@ def socket_mode_client(handler: InteractionHandler, app_token: str, web_client: 
     protect_secret(app_token)
     client = SocketModeClient(app_token=app_token, web_client=web_client)
 
-    def listener(client: SocketModeClient, request: SocketModeRequest) -> None:
+    def listener(client: Any, request: SocketModeRequest) -> None:
         client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
         if request.type == "interactive":
             handler.handle_payload(request.payload)

@@ -235,8 +235,8 @@ class LocalSlackApi:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_POST = _serve  # noqa: N815 - http.server's naming
-            do_GET = _serve  # noqa: N815
+            do_POST = _serve
+            do_GET = _serve
 
         return Handler
 

@@ -17,7 +17,6 @@ The token never appears in a repr, an error or a log line.
 from __future__ import annotations
 
 import re
-import socket
 import time
 import urllib.error
 from collections.abc import Callable
@@ -108,9 +107,7 @@ class SlackApiNotifier:
         if not channel:
             return self._refused(meta, "channel_not_set", "no channel: set the block's channel")
         args = {k: payload[k] for k in _POST_KEYS if k in payload}
-        return self._call(
-            "chat.postMessage", {"channel": channel, **args}, meta, reference=channel
-        )
+        return self._call("chat.postMessage", {"channel": channel, **args}, meta, reference=channel)
 
     def update(
         self, ref: MessageRef, payload: dict[str, Any], meta: MessageMeta | None = None
@@ -175,7 +172,7 @@ class SlackApiNotifier:
                 detail=f"Slack answered {method} with {answer.status_code} {code}",
                 retry_after=retry_after if isinstance(retry_after, str) else None,
             )
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             return Attempt(
                 DeliveryStatus.FAILED_TRANSIENT,
                 error="timeout",
