@@ -534,6 +534,10 @@ class AlertPipeline:
         # ended or never covered it; either way people should know what was muted.
         silenced = log.silenced
         extra = [f":zipper_mouth_face: {silenced.sentence()}"] if silenced else []
+        # An updated message keeps saying who acknowledged what still fires.
+        acked = sorted({s.acked_by for s in states.values() if s.firing and s.acked_by})
+        if acked:
+            extra.append(f":eyes: Acknowledged by {safe_text(', '.join(acked), 200)}")
         # An updated message shows everything the group raised this run; a new one, what is new.
         shown = to_send
         if log.message is not None and messaging.editor_of(receiver) is not None:
