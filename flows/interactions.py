@@ -17,6 +17,9 @@ State and silences are the flows' own (``flows.delivery.state_store`` and
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio.to_thread
@@ -129,3 +132,28 @@ def serve(block_name: str, host: str, port: int, socket_mode: bool) -> int:
     logger.info("serving Slack interactions on http://%s:%d%s", host, port, INTERACTIONS_PATH)
     uvicorn.run(interactions_app(handler), host=host, port=port, log_level="warning")
     return 0
+
+
+@contextmanager
+def running(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` under uvicorn in a background thread; yields its base URL.
+
+    For tests and benchmarks (``serve`` runs uvicorn in the foreground).
+    """
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

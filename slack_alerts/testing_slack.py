@@ -18,6 +18,8 @@ benchmarks and demos of the bot-token path:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import threading
@@ -28,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from slack_alerts.testing import _TokenBucket
 
@@ -131,6 +133,47 @@ class LocalSlackApi:
     def message(self, channel: str, ts: str) -> SlackMessage:
         with self._lock:
             return self.messages[(channel, ts)]
+
+    def click(
+        self,
+        message: SlackMessage,
+        action_id: str,
+        *,
+        user_id: str = "U0ANA",
+        username: str = "ana",
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload Slack sends when someone presses a button.
+
+        The button (and its ``value``) is looked up in the message's current
+        content; an action id it does not carry gets an empty value.
+        """
+        content = message.current
+        blocks = list(content.get("blocks") or [])
+        for attachment in content.get("attachments") or []:
+            blocks += attachment.get("blocks") or []
+        buttons = [e for b in blocks if b.get("type") == "actions" for e in b.get("elements") or []]
+        button: dict[str, Any] = next((e for e in buttons if e.get("action_id") == action_id), {})
+        return {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": username, "name": username},
+            "api_app_id": "A0LOCAL",
+            "team": {"id": "T0LOCAL"},
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": message.channel,
+            },
+            "channel": {"id": message.channel},
+            "message": {"ts": message.ts, **content},
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "value": button.get("value", ""),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
 
     # -- the API ---------------------------------------------------------------
     def _channel_id(self, name: object) -> str | None:
@@ -323,3 +366,18 @@ class LocalSocketModeServer:
     def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: envelope_id in self._acks, timeout)
+
+
+def signed_request(
+    payload: dict[str, Any], signing_secret: str, timestamp: float | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of an interaction request as Slack signs it (v0 HMAC-SHA256)."""
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    stamp = str(int(time.time() if timestamp is None else timestamp))
+    base = b"v0:" + stamp.encode() + b":" + body
+    digest = hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return body, {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
