@@ -547,7 +547,9 @@ class AlertPipeline:
             seen = {a.fingerprint for a in shown}
             earlier = [s for fp, s in states.items() if s.firing and fp not in seen]
             if earlier:
-                titles = ", ".join(f"`{escape_mrkdwn(safe_text(s.title, 60))}`" for s in earlier[:10])
+                titles = ", ".join(
+                    f"`{escape_mrkdwn(safe_text(s.title, 60))}`" for s in earlier[:10]
+                )
                 more = f" and {len(earlier) - 10} more" if len(earlier) > 10 else ""
                 extra.append(f"Also firing since earlier: {titles}{more}")
         lead = max(to_send, key=lambda a: a.severity.rank)
