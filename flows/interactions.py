@@ -24,12 +24,13 @@ from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from blocks import SlackAlertsBot
-from slack_alerts.interactions import InteractionHandler, socket_mode_client
+from slack_alerts.interactions import InteractionHandler, InteractionResponse, socket_mode_client
 from slack_alerts.logs import logger
 from slack_alerts.silences import SilenceStore
 from slack_alerts.state import StateStore
@@ -45,10 +46,15 @@ def interactions_app(handler: InteractionHandler) -> Starlette:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return Response("too large", status_code=413)
-        headers = dict(request.headers.items())
-        # The store and chat.update are blocking calls: off the event loop.
-        answer = await anyio.to_thread.run_sync(handler.handle_request, body, headers)
-        return Response(answer.body, status_code=answer.status, media_type="text/plain")
+        checked = handler.verify(body, request.headers)
+        if isinstance(checked, InteractionResponse):
+            return Response(checked.body, status_code=checked.status, media_type="text/plain")
+        # Slack wants its 200 within 3 s: answer, then act (the store and
+        # chat.update are blocking calls, run off the event loop).
+        return Response(
+            status_code=200,
+            background=BackgroundTask(anyio.to_thread.run_sync, handler.handle_payload, checked),
+        )
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True, "counts": dict(handler.counts)})

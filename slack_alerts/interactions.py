@@ -170,7 +170,21 @@ class InteractionHandler:
 
     # -- HTTP ---------------------------------------------------------------------
     def handle_request(self, body: bytes, headers: Mapping[str, str]) -> InteractionResponse:
-        """Verify one HTTP interaction request, then act on it."""
+        """Verify one HTTP interaction request, then act on it (both in this call)."""
+        checked = self.verify(body, headers)
+        if isinstance(checked, InteractionResponse):
+            return checked
+        self.handle_payload(checked)
+        return InteractionResponse(200)
+
+    def verify(
+        self, body: bytes, headers: Mapping[str, str]
+    ) -> InteractionResponse | dict[str, Any]:
+        """The request's payload when it is genuine, fresh and new; else the answer to send.
+
+        CPU only (no I/O): an ASGI app can call it on its event loop, answer
+        Slack at once (it wants a 200 within 3 s), then ``handle_payload``.
+        """
         lower = {k.lower(): v for k, v in headers.items()}
         timestamp = lower.get("x-slack-request-timestamp", "")
         signature = lower.get("x-slack-signature", "")
@@ -185,9 +199,7 @@ class InteractionHandler:
         except (UnicodeDecodeError, ValueError, KeyError, IndexError):
             self._count("ignored", "unreadable payload")
             return InteractionResponse(400, "the body must be payload=<JSON object>")
-        self.handle_payload(payload)
-        # Slack wants a 200 within 3 s whatever we did; refusals are ours to log.
-        return InteractionResponse(200)
+        return payload
 
     def _verify(self, body: bytes, timestamp: str, signature: str) -> str:
         """ "" when the request is genuine and new, else why it is refused."""

@@ -56,7 +56,22 @@ class World:
         return self.slack.posted()[-1]
 
     def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        return httpx.post(self.url + INTERACTIONS_PATH, content=body, headers=headers, timeout=10)
+        """Post, then wait until the handler finished acting (it answers first)."""
+        before = sum(self.handler.counts[k] for k in OUTCOMES)
+        answer = httpx.post(self.url + INTERACTIONS_PATH, content=body, headers=headers, timeout=10)
+        if answer.status_code == 200:
+            eventually(lambda: sum(self.handler.counts[k] for k in OUTCOMES) > before)
+        return answer
+
+
+OUTCOMES = ("acknowledged", "silenced", "ignored", "failed")
+
+
+def eventually(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def bot_receiver(slack: LocalSlackApi) -> tuple[SlackApiNotifier, Receiver]:
