@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 from datetime import UTC, datetime, timedelta
 
 from slack_alerts.silences import MATCHERS, Silence, SilenceStore
 
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(min|s|m|h|d|w)\b\s*")
+
 
 def parse_duration(text: str) -> timedelta:
     """``4h``, ``30m``, ``1d 2h``, ``90s``: a positive duration, or ValueError naming the input."""
-    import pandas as pd
-
-    try:
-        value = pd.Timedelta(text.strip()).to_pytimedelta()
-    except (ValueError, TypeError):
-        value = timedelta(0)
-    if value <= timedelta(0):
+    parts = _PART.findall(text.lower())
+    rest = _PART.sub("", text.lower()).strip()
+    value = sum(
+        (timedelta(seconds=float(n) * _UNITS[unit]) for n, unit in parts), start=timedelta(0)
+    )
+    if not parts or rest or value <= timedelta(0):
         raise ValueError(f"--duration {text!r} is not a positive duration such as 4h, 30m or 1d")
     return value
 
