@@ -81,7 +81,13 @@ def invalid_block_message(name: str, exc: BaseException) -> str | None:
     cause = exc.__cause__
     if not isinstance(cause, ValidationError):
         return None
-    errors = cause.errors()
+    # A route may be a webhook or a bot block: pydantic names the union's member
+    # in the location (default.SlackAlertsWebhook.webhook_url); people need the field.
+    members = {SlackAlertsWebhook.__name__, SlackAlertsBot.__name__}
+    errors: list[dict[str, Any]] = [
+        {**error, "loc": tuple(part for part in error["loc"] if part not in members)}
+        for error in cause.errors()
+    ]
     # Only locations and messages: the rejected input may be the secret URL.
     problems = "; ".join(
         f"{'.'.join(str(part) for part in error['loc'])}: "
