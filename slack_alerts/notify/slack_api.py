@@ -107,27 +107,21 @@ class SlackApiNotifier:
         if not channel:
             return self._refused(meta, "channel_not_set", "no channel: set the block's channel")
         args = {k: payload[k] for k in _POST_KEYS if k in payload}
-        return self._call("chat.postMessage", {"channel": channel, **args}, meta, reference=channel)
+        return self._call("chat.postMessage", {"channel": channel, **args}, meta, posts=True)
 
     def update(
         self, ref: MessageRef, payload: dict[str, Any], meta: MessageMeta | None = None
     ) -> DeliveryResult:
         args = {k: payload[k] for k in _UPDATE_KEYS if k in payload}
-        return self._call(
-            "chat.update", {"channel": ref.channel, "ts": ref.ts, **args}, meta, reference=None
-        )
+        return self._call("chat.update", {"channel": ref.channel, "ts": ref.ts, **args}, meta)
 
     def reply(
         self, ref: MessageRef, payload: dict[str, Any], meta: MessageMeta | None = None
     ) -> DeliveryResult:
         args = {k: payload[k] for k in _POST_KEYS if k in payload}
-        result = self._call(
-            "chat.postMessage",
-            {"channel": ref.channel, "thread_ts": ref.ts, **args},
-            meta,
-            reference=None,
+        return self._call(
+            "chat.postMessage", {"channel": ref.channel, "thread_ts": ref.ts, **args}, meta
         )
-        return result
 
     # -- one call -------------------------------------------------------------------
     def _refused(self, meta: MessageMeta | None, error: str, detail: str) -> DeliveryResult:
@@ -145,10 +139,11 @@ class SlackApiNotifier:
         body: dict[str, Any],
         meta: MessageMeta | None,
         *,
-        reference: str | None,
+        posts: bool = False,
     ) -> DeliveryResult:
+        """One Web API call under the retry policy; ``posts``: a new top-level message."""
         return deliver(
-            lambda: self._attempt(method, body, reference is not None),
+            lambda: self._attempt(method, body, posts),
             self.retry_policy,
             destination=self.destination,
             fingerprint=meta.fingerprint if meta is not None else None,
