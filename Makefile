@@ -57,5 +57,10 @@ bench: $(BENCH_STAMP)
 	@$(BENCH_VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
 	@$(BENCH_VENV)/bin/python benchmarks/storm.py
 
+# Verified Slack button presses per second on one core (p99), and alert -> updated message.
+.PHONY: bench-interactions
+bench-interactions: $(STAMP)
+	@$(PY) benchmarks/interactions.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) outbox .pytest_cache .mypy_cache .ruff_cache

@@ -6,13 +6,16 @@ from prefect.blocks.core import Block
 from pydantic import Field
 
 from blocks.metadata import DOCUMENTATION_URL, LOGO_URL
+from blocks.slack_app import SlackAlertsBot
 from blocks.webhook import SlackAlertsWebhook
 from slack_alerts import SeverityLevel
 from slack_alerts.models import Alert
 
 
 class SlackAlertsRouter(Block):
-    """Routes alerts by kind and minimum severity to saved webhook blocks.
+    """Routes alerts by kind and minimum severity to saved webhook or bot blocks.
+
+    A route may be a Slack Alerts Bot block: its channel is the route's channel.
 
     For each alert the kind's route is used when the alert's severity is at
     least that route's ``min_severity``; every other alert goes to
@@ -36,26 +39,28 @@ class SlackAlertsRouter(Block):
     ```
     """
 
-    default: SlackAlertsWebhook = Field(
+    default: SlackAlertsWebhook | SlackAlertsBot = Field(
         default=...,
         title="Default route",
         description="Receives every alert that no other route takes.",
     )
-    drift: SlackAlertsWebhook | None = Field(
+    drift: SlackAlertsWebhook | SlackAlertsBot | None = Field(
         default=None, title="Drift route", description="Drift alerts (model and data drift)."
     )
-    compliance: SlackAlertsWebhook | None = Field(
+    compliance: SlackAlertsWebhook | SlackAlertsBot | None = Field(
         default=None, title="Compliance route", description="FAVES violations."
     )
-    safety: SlackAlertsWebhook | None = Field(
+    safety: SlackAlertsWebhook | SlackAlertsBot | None = Field(
         default=None, title="Safety route", description="Security and safety events."
     )
 
-    def route(self, alert: Alert) -> SlackAlertsWebhook:
+    def route(self, alert: Alert) -> SlackAlertsWebhook | SlackAlertsBot:
         return self.route_for(alert.kind, alert.severity)
 
-    def route_for(self, kind: str, severity: SeverityLevel | str) -> SlackAlertsWebhook:
-        candidate: SlackAlertsWebhook | None = getattr(self, kind, None)
+    def route_for(
+        self, kind: str, severity: SeverityLevel | str
+    ) -> SlackAlertsWebhook | SlackAlertsBot:
+        candidate: SlackAlertsWebhook | SlackAlertsBot | None = getattr(self, kind, None)
         if candidate is not None and SeverityLevel(severity).rank >= candidate.min_severity.rank:
             return candidate
         return self.default

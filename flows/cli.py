@@ -166,7 +166,7 @@ def run_demo(outbox: Path, webhook: str | None) -> int:
 
 
 def send_test(block_name: str) -> int:
-    from blocks import SlackAlertsRouter
+    from blocks import SlackAlertsBot, SlackAlertsRouter
     from flows.delivery import CONTROL
     from flows.routing import (
         ControlPlaneUnavailable,
@@ -183,6 +183,15 @@ def send_test(block_name: str) -> int:
     except (WebhookInvalid, ControlPlaneUnavailable) as exc:
         raise CliError(str(exc)) from None
     block = loaded.default if isinstance(loaded, SlackAlertsRouter) else loaded
+    if isinstance(block, SlackAlertsBot):
+        from flows.routing import bot_notifier
+        from slack_alerts.formatting import plain_message
+
+        sent = bot_notifier(block).post(
+            plain_message("If you can read this, slack-alerts can post here.", title="Test")
+        )
+        print(f"Test message to {sent.destination}: {sent.status.value} {sent.error or ''}")
+        return 0 if sent.ok else 1
     try:
         client = block.get_client()
     except ValueError:
@@ -275,9 +284,9 @@ def show_outbox(outbox: Path | None) -> int:
 
 def register() -> int:
     api_url = require_server("slack-alerts register")
-    from blocks import SlackAlertsRouter, SlackAlertsWebhook
+    from blocks import SlackAlertsBot, SlackAlertsRouter, SlackAlertsWebhook
 
-    for block in (SlackAlertsWebhook, SlackAlertsRouter):
+    for block in (SlackAlertsWebhook, SlackAlertsBot, SlackAlertsRouter):
         block.register_type_and_schema()
         print(f"Registered block type {block.get_block_type_slug()} on {api_url}")
     return 0
@@ -399,6 +408,16 @@ def main(argv: list[str] | None = None) -> int:
     save.add_argument("name", help="the block's name, e.g. ml-alerts")
     save.add_argument("--overwrite", action="store_true", help="replace a block of that name")
     commands.add_parser("limits", help="show the per-model limits on the Prefect server")
+    from flows import silence_cli
+
+    silence_cli.register(commands)
+    serve = commands.add_parser(
+        "serve-interactions", help="receive Slack button presses (HTTP endpoint or Socket Mode)"
+    )
+    serve.add_argument("--bot", required=True, help="name of a saved Slack Alerts Bot block")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=3000, help="port to listen on")
+    serve.add_argument("--socket-mode", action="store_true", help="use the block's app token")
     args = parser.parse_args(argv)
     quiet_temporary_servers()
     try:
@@ -416,8 +435,14 @@ def main(argv: list[str] | None = None) -> int:
             return register()
         if args.command == "save-webhook":
             return save_webhook(args.name, args.overwrite)
+        if args.command == "silence":
+            return silence_cli.run(args)
+        if args.command == "serve-interactions":
+            from flows import interactions
+
+            return interactions.serve(args.bot, args.host, args.port, args.socket_mode)
         return limits()
-    except (CliError, ServerRequired) as exc:
+    except (CliError, ServerRequired, ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:

@@ -2,7 +2,9 @@
 
 ``webhook`` may be:
 
-- the name of a saved Slack Alerts Webhook or Router block;
+- the name of a saved Slack Alerts Webhook, Bot or Router block (a bot block
+  posts with its bot token to its channel, updates messages in place, and its
+  messages carry the Acknowledge / Silence buttons);
 - a webhook URL (``https://hooks.slack.com/services/…``): used as a webhook,
   never looked up as a name, never echoed;
 - a ``SlackAlertsWebhook`` or ``SlackAlertsRouter`` object;
@@ -28,13 +30,14 @@ from typing import Any, cast
 from prefect.blocks.core import Block
 from prefect.exceptions import ObjectNotFound
 
-from blocks import SlackAlertsRouter, SlackAlertsWebhook
+from blocks import SlackAlertsBot, SlackAlertsRouter, SlackAlertsWebhook
 from flows.backend.controlplane import ControlPlane, ControlPlaneUnavailable
 from slack_alerts import RetryPolicy
 from slack_alerts.client import WEBHOOK_ENV
 from slack_alerts.formatting import FormatOptions, normalize_mention
 from slack_alerts.notify.base import Notifier
 from slack_alerts.notify.preview import PreviewSink, default_outbox_dir
+from slack_alerts.notify.slack_api import SlackApiNotifier
 from slack_alerts.notify.webhook import WebhookSender
 from slack_alerts.routing import (
     KindRouter,
@@ -47,7 +50,8 @@ from slack_alerts.routing import (
 )
 from slack_alerts.text import looks_like_secret
 
-WebhookRef = str | SlackAlertsWebhook | SlackAlertsRouter | None
+WebhookRef = str | SlackAlertsWebhook | SlackAlertsBot | SlackAlertsRouter | None
+AnyBlock = SlackAlertsWebhook | SlackAlertsBot | SlackAlertsRouter
 
 # Prefect owns transient retries inside tasks; the client only waits out
 # 429s, so 3 task retries never multiply into a dozen HTTP requests.
@@ -78,7 +82,13 @@ def invalid_block_message(name: str, exc: BaseException) -> str | None:
     cause = exc.__cause__
     if not isinstance(cause, ValidationError):
         return None
-    errors = cause.errors()
+    # A route may be a webhook or a bot block: pydantic names the union's member
+    # in the location (default.SlackAlertsWebhook.webhook_url); people need the field.
+    members = {SlackAlertsWebhook.__name__, SlackAlertsBot.__name__}
+    errors: list[dict[str, Any]] = [
+        {**error, "loc": tuple(part for part in error["loc"] if part not in members)}
+        for error in cause.errors()
+    ]
     # Only locations and messages: the rejected input may be the secret URL.
     problems = "; ".join(
         f"{'.'.join(str(part) for part in error['loc'])}: "
@@ -124,7 +134,13 @@ def route_for(ref: WebhookRef) -> dict[str, str]:
         return {"block": str(name)}
     if isinstance(ref, SlackAlertsWebhook):
         return {"inline": receiver_key("webhook", ref.webhook_url.get_secret_value())}
+    if isinstance(ref, SlackAlertsBot):
+        return {"inline": _bot_key(ref)}
     return {"inline": "router"}
+
+
+def _bot_key(block: SlackAlertsBot) -> str:
+    return receiver_key("bot", f"{block.bot_token.get_secret_value()}\x1f{block.channel}")
 
 
 # Prefect's rule for block document names; "type-slug/name" is a full address.
@@ -148,7 +164,7 @@ def block_name_problem(name: str) -> str | None:
     return None
 
 
-def load_webhook(name: str, control: ControlPlane) -> SlackAlertsWebhook | SlackAlertsRouter:
+def load_webhook(name: str, control: ControlPlane) -> AnyBlock:
     """Load a saved webhook or router block by name (no cache, bounded in time).
 
     Raises ``WebhookNotFound`` when no such block exists, ``WebhookInvalid`` when
@@ -160,16 +176,17 @@ def load_webhook(name: str, control: ControlPlane) -> SlackAlertsWebhook | Slack
     if problem is not None:
         raise WebhookInvalid(problem)
 
-    def load(_: Any) -> SlackAlertsWebhook | SlackAlertsRouter | str | None:
+    def load(_: Any) -> AnyBlock | str | None:
         try:
             if "/" in name:  # "slack-alerts-router/prod"
                 loaded = cast(Block, Block.load(name, _sync=True))  # type: ignore[call-arg]
-                wanted = isinstance(loaded, SlackAlertsWebhook | SlackAlertsRouter)
-                return cast(SlackAlertsWebhook | SlackAlertsRouter, loaded) if wanted else None
-            for kind in (SlackAlertsWebhook, SlackAlertsRouter):
+                wanted = isinstance(loaded, SlackAlertsWebhook | SlackAlertsBot | SlackAlertsRouter)
+                return cast(AnyBlock, loaded) if wanted else None
+            kinds: tuple[type[Block], ...] = (SlackAlertsWebhook, SlackAlertsBot, SlackAlertsRouter)
+            for kind in kinds:
                 try:
                     return cast(
-                        SlackAlertsWebhook | SlackAlertsRouter,
+                        AnyBlock,
                         kind.load(name, _sync=True),  # type: ignore[call-arg]
                     )
                 except (ValueError, ObjectNotFound):
@@ -214,15 +231,55 @@ def _sender(url: str, timeout_seconds: float) -> WebhookSender:
         return sender
 
 
+_bots: OrderedDict[str, SlackApiNotifier] = OrderedDict()
+
+
+def bot_notifier(block: SlackAlertsBot) -> SlackApiNotifier:
+    """One Web API client per token, channel, URL and timeout, per process."""
+    token = block.bot_token.get_secret_value()
+    parts = (token, block.channel, block.api_url, str(block.timeout_seconds))
+    key = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    with _senders_lock:
+        notifier = _bots.get(key)
+        if notifier is None:
+            notifier = SlackApiNotifier(
+                token,
+                channel=block.channel,
+                base_url=block.api_url,
+                timeout_seconds=block.timeout_seconds,
+                retry_policy=TASK_RETRY_POLICY,
+            )
+            _bots[key] = notifier
+        _bots.move_to_end(key)
+        while len(_bots) > _SENDERS_KEPT:
+            _bots.popitem(last=False)
+        return notifier
+
+
+def current_run_url() -> str | None:
+    """The Prefect UI link of the flow run this code runs in, when known."""
+    from prefect.context import FlowRunContext
+
+    from flows.hooks import run_url
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    return run_url(run) if run is not None else None
+
+
 def receiver_for(
-    block: SlackAlertsWebhook, *, key: str | None = None, name: str | None = None
+    block: SlackAlertsWebhook | SlackAlertsBot, *, key: str | None = None, name: str | None = None
 ) -> Receiver:
-    """A pipeline receiver from a webhook block's current settings.
+    """A pipeline receiver from a webhook or bot block's current settings.
 
     Its key is the block's name when it was saved under one (so state and
-    limits survive a rotated URL), else a hash of the URL.
+    limits survive a rotated URL or token), else a hash of the URL (token).
     """
-    url = block.webhook_url.get_secret_value()
+    secret = (
+        block.webhook_url.get_secret_value()
+        if isinstance(block, SlackAlertsWebhook)
+        else _bot_key(block)
+    )
     document = getattr(block, "_block_document_name", None)
     anonymous = getattr(block, "_is_anonymous", False)
     label = name or (str(document) if document and not anonymous else None)
@@ -233,8 +290,30 @@ def receiver_for(
     elif getattr(block, "_block_document_id", None):
         key = f"block:{block._block_document_id}"
     else:
-        key = receiver_key("webhook", url)
-    notifier: Notifier = _sender(url, block.timeout_seconds)
+        key = receiver_key("webhook", secret) if isinstance(block, SlackAlertsWebhook) else secret
+    if isinstance(block, SlackAlertsBot):
+        bot = bot_notifier(block)
+        return Receiver(
+            key=key,
+            name=label or bot.destination,
+            notifier=bot,
+            options=FormatOptions(
+                mention_on_critical=normalize_mention(block.mention_on_critical),
+                redact_pii=block.redact_pii,
+                dashboard_url_template=block.dashboard_url_template,
+                runbook_url_template=block.runbook_url_template,
+                interaction_key=key,
+                run_url=current_run_url(),
+            ),
+            settings=ReceiverSettings(
+                rate_limit_per_minute=block.rate_limit_per_minute,
+                repeat_interval=timedelta(seconds=block.repeat_interval_seconds),
+                send_resolved=block.send_resolved,
+                update_message=block.update_message,
+                thread_replies=block.thread_replies,
+            ),
+        )
+    notifier: Notifier = _sender(secret, block.timeout_seconds)
     return Receiver(
         key=key,
         name=label or notifier.destination,
@@ -293,7 +372,7 @@ def resolve_router(ref: WebhookRef, control: ControlPlane) -> Router:
             if (route := getattr(ref, kind)) is not None
         }
         return KindRouter(receiver_for(ref.default), routes)  # type: ignore[arg-type]
-    if isinstance(ref, SlackAlertsWebhook):
+    if isinstance(ref, SlackAlertsWebhook | SlackAlertsBot):
         return StaticRouter(receiver_for(ref))
     url = os.environ.get(WEBHOOK_ENV)
     if url:
@@ -312,6 +391,7 @@ __all__ = [
     "WebhookInvalid",
     "WebhookNotFound",
     "WebhookRef",
+    "bot_notifier",
     "load_webhook",
     "receiver_for",
     "resolve_router",

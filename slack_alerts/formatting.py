@@ -94,6 +94,9 @@ class FormatOptions:
     # Set for destinations that receive button presses (a Slack app with
     # interactivity): the receiver's key, carried in the buttons' value.
     interaction_key: str | None = None
+    # The Prefect flow run that raised the alerts ("Open run"), when an
+    # alert's details carry no ``run_url`` of their own.
+    run_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def _buttons(
     candidates = [
         ("Open dashboard", extras.get("dashboard_url"), options.dashboard_url_template),
         ("Open runbook", extras.get("runbook_url"), options.runbook_url_template),
-        ("Open run", extras.get("run_url"), None),
+        ("Open run", extras.get("run_url") or options.run_url, None),
     ]
     buttons = []
     for label, given, template in candidates:

@@ -65,7 +65,7 @@ from slack_alerts.state import (
     StateStore,
     plan,
 )
-from slack_alerts.text import untrusted_text
+from slack_alerts.text import escape_mrkdwn, untrusted_text
 
 __all__ = [
     "AlertOutcome",
@@ -534,10 +534,24 @@ class AlertPipeline:
         # ended or never covered it; either way people should know what was muted.
         silenced = log.silenced
         extra = [f":zipper_mouth_face: {silenced.sentence()}"] if silenced else []
+        # An updated message keeps saying who acknowledged what still fires.
+        acked = sorted({s.acked_by for s in states.values() if s.firing and s.acked_by})
+        if acked:
+            extra.append(f":eyes: Acknowledged by {safe_text(', '.join(acked), 200)}")
         # An updated message shows everything the group raised this run; a new one, what is new.
         shown = to_send
         if log.message is not None and messaging.editor_of(receiver) is not None:
             shown = list({a.fingerprint: a for a in [*to_send, *current]}.values())
+            # What earlier runs (or other workers) raised and still fires: named,
+            # so an update never hides it.
+            seen = {a.fingerprint for a in shown}
+            earlier = [s for fp, s in states.items() if s.firing and fp not in seen]
+            if earlier:
+                titles = ", ".join(
+                    f"`{escape_mrkdwn(safe_text(s.title, 60))}`" for s in earlier[:10]
+                )
+                more = f" and {len(earlier) - 10} more" if len(earlier) > 10 else ""
+                extra.append(f"Also firing since earlier: {titles}{more}")
         lead = max(to_send, key=lambda a: a.severity.rank)
         meta = MessageMeta(
             kind=lead.kind,

@@ -70,14 +70,44 @@ def _render_block(block: dict[str, Any]) -> str:
         items = " · ".join(_render_text(e) for e in block.get("elements", []))
         return f'<div class="context">{items}</div>'
     if kind == "actions":
-        buttons = "".join(
-            f'<a class="button" href="{html.escape(str(e.get("url", "")), quote=True)}" '
-            f'rel="noopener noreferrer" target="_blank">{_render_text(e["text"])}</a>'
-            for e in block.get("elements", [])
-            if str(e.get("url", "")).startswith(("http://", "https://"))
-        )
+        buttons = "".join(_render_button(e) for e in block.get("elements", []))
         return f'<div class="actions">{buttons}</div>'
     return ""
+
+
+def _render_button(element: dict[str, Any]) -> str:
+    if not isinstance(element, dict) or not isinstance(element.get("text"), dict):
+        return ""
+    label = _render_text(element["text"])
+    url = str(element.get("url", ""))
+    if url.startswith(("http://", "https://")):
+        return (
+            f'<a class="button" href="{html.escape(url, quote=True)}" '
+            f'rel="noopener noreferrer" target="_blank">{label}</a>'
+        )
+    if element.get("action_id"):
+        # An interactive button (Acknowledge, Silence): it acts in Slack, not here.
+        action = html.escape(str(element["action_id"]), quote=True)
+        return (
+            f'<span class="button interactive" data-action-id="{action}" '
+            f'title="acts in Slack">{label}</span>'
+        )
+    return ""
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _render_reply(reply: Any) -> str:
+    payload = reply.get("payload") if isinstance(reply, dict) else None
+    if not isinstance(payload, dict):
+        return ""
+    written = datetime.fromtimestamp(int(reply.get("written_at_ns", 0)) / 1e9, UTC)
+    return (
+        f'<div class="reply"><span class="meta">{written:%H:%M:%S} UTC</span> '
+        f"{render_mrkdwn(str(payload.get('text', '')))}</div>"
+    )
 
 
 def _render_message(record: dict[str, Any]) -> str:
@@ -98,12 +128,21 @@ def _render_message(record: dict[str, Any]) -> str:
         f"{record.get('model_id', '')} · {written:%Y-%m-%d %H:%M:%S} UTC"
     )
     fallback = render_mrkdwn(str(payload.get("text", "")))
+    edits = _listed(record.get("edits"))
+    if edits:
+        meta += html.escape(f" · edited {len(edits)} time{'s' if len(edits) != 1 else ''}")
+    replies = _listed(record.get("replies"))
+    thread = "".join(_render_reply(r) for r in replies)
+    if thread:
+        noun = "reply" if len(replies) == 1 else "replies"
+        thread = f'<div class="thread"><div class="meta">{len(replies)} {noun}</div>{thread}</div>'
     return (
         f'<article class="message" data-severity="{html.escape(str(record.get("severity", "")))}">'
         f'<div class="bot">{html.escape(str(payload.get("username") or "slack-alerts"))}'
         f'<span class="meta">{meta}</span></div>'
         f'<div class="fallback">{fallback}</div>'
-        f'<div class="attachment" style="border-left-color:{color}">{body}</div></article>'
+        f'<div class="attachment" style="border-left-color:{color}">{body}</div>{thread}'
+        "</article>"
     )
 
 
@@ -127,6 +166,9 @@ margin-left:8px}
 .actions{margin:8px 0}
 .button{display:inline-block;border:1px solid #bbb;border-radius:4px;padding:4px 12px;
 margin-right:8px;color:#1d1c1d;text-decoration:none;font-weight:700;font-size:13px}
+.interactive{background:#f4f4f4;cursor:default}
+.thread{margin:8px 0 0 16px;border-left:2px solid #e2e2e2;padding-left:10px;font-size:14px}
+.reply{margin:4px 0}
 code{background:#f1f1f1;border:1px solid #ddd;border-radius:3px;padding:0 3px;color:#e01e5a}
 """
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import math
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from slack_alerts.delivery import DeliveryResult, DeliveryStatus, MessageRef
+from slack_alerts.logs import logger
 
 # Slack's documented permanent webhook errors. Anything 4xx other than 408
 # and 429 is treated as permanent too; this list is for the reader.
@@ -33,6 +38,18 @@ PERMANENT_SLACK_ERRORS = frozenset(
         "no_service_id",
         "no_team",
         "channel_is_archived",
+        # Web API (bot token) errors that no retry fixes.
+        "not_in_channel",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "msg_too_long",
+        "missing_scope",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "is_archived",
     }
 )
 
@@ -113,3 +130,94 @@ def parse_retry_after(header: str | None, now: datetime | None = None) -> float 
 def is_permanent_status(status_code: int) -> bool:
     """4xx other than 408 (timeout) and 429 (slow down) will not get better."""
     return 400 <= status_code < 500 and status_code not in (408, 429)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one HTTP attempt of a notifier came to.
+
+    ``status`` None means Slack said 429 / ``ratelimited``: wait ``retry_after``
+    (the header's text) and try again. ``message_ref`` is set on success when
+    the message can be addressed again (the Web API).
+    """
+
+    status: DeliveryStatus | None
+    error: str = ""
+    http_status: int | None = None
+    detail: str = ""
+    retry_after: str | None = None
+    message_ref: MessageRef | None = None
+
+
+def deliver(
+    attempt: Callable[[], Attempt],
+    policy: RetryPolicy,
+    *,
+    destination: str,
+    fingerprint: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliveryResult:
+    """Run ``attempt`` under ``policy``: wait out 429s, back off on transient failures.
+
+    The one retry loop of every notifier (webhook and Web API); never raises
+    for what ``attempt`` reports (``attempt`` turns its transport's exceptions
+    into an ``Attempt``).
+    """
+    started = time.monotonic()
+    attempts = transient_retries = rate_limit_waits = 0
+
+    def result(status: DeliveryStatus, answer: Attempt, **kw: object) -> DeliveryResult:
+        return DeliveryResult(
+            status=status,
+            attempts=attempts,
+            error=answer.error or None,
+            http_status=answer.http_status,
+            detail=answer.detail,
+            elapsed_seconds=time.monotonic() - started,
+            fingerprint=fingerprint,
+            destination=destination,
+            message_ref=answer.message_ref,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    while True:
+        attempts += 1
+        answer = attempt()
+        if answer.status is None:
+            wait = policy.retry_after_seconds(answer.retry_after)
+            if rate_limit_waits >= policy.max_rate_limit_waits:
+                return result(
+                    DeliveryStatus.FAILED_TRANSIENT,
+                    Attempt(
+                        None,
+                        error=answer.error or "rate_limited",
+                        http_status=answer.http_status,
+                        detail="Slack kept answering 429 after waiting out Retry-After",
+                    ),
+                    retry_after_seconds=wait,
+                )
+            rate_limit_waits += 1
+            logger.info(
+                "slack 429 from %s; waiting %.2fs (wait %d of %d)",
+                destination,
+                wait,
+                rate_limit_waits,
+                policy.max_rate_limit_waits,
+            )
+            sleep(wait)
+            continue
+        if answer.status is not DeliveryStatus.FAILED_TRANSIENT:
+            return result(answer.status, answer)
+        if transient_retries >= policy.max_retries:
+            return result(answer.status, answer)
+        transient_retries += 1
+        delay = policy.backoff_seconds(transient_retries)
+        logger.info(
+            "transient failure posting to %s (%s); retry %d of %d in %.2fs",
+            destination,
+            answer.error,
+            transient_retries,
+            policy.max_retries,
+            delay,
+        )
+        sleep(delay)

@@ -7,6 +7,8 @@ every notifier.
 
 - ``webhook.WebhookSender``: a Slack incoming webhook;
 - ``preview.PreviewSink``: the local preview outbox, for running without Slack.
+- ``slack_api.SlackApiNotifier``: Slack's Web API with a bot token; it can update
+  its messages and reply in their threads (a ``MessageEditor``).
 """
 
 from slack_alerts.notify.base import Notifier

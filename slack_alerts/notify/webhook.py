@@ -21,8 +21,14 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from slack_alerts.delivery import DeliveryResult, DeliveryStatus, MessageMeta, WebhookResponse
-from slack_alerts.logs import logger, protect_secret, scrub
-from slack_alerts.retry import PERMANENT_SLACK_ERRORS, RetryPolicy, is_permanent_status
+from slack_alerts.logs import protect_secret, scrub
+from slack_alerts.retry import (
+    PERMANENT_SLACK_ERRORS,
+    Attempt,
+    RetryPolicy,
+    deliver,
+    is_permanent_status,
+)
 from slack_alerts.text import redact_url, safe_http_url, untrusted_text
 
 # Slack's error codes are short snake_case words (channel_not_found).
@@ -132,90 +138,48 @@ class WebhookSender:
 
     def post(self, payload: dict[str, Any], meta: MessageMeta | None = None) -> DeliveryResult:
         fingerprint = meta.fingerprint if meta is not None else None
-        policy = self.retry_policy
-        started = time.monotonic()
-        attempts = transient_retries = rate_limit_waits = 0
-        last_error, last_status, last_detail = "unknown", None, ""
-        retry_after: float | None = None
-
-        def result(status: DeliveryStatus, **kw: Any) -> DeliveryResult:
-            return DeliveryResult(
-                status=status,
-                attempts=attempts,
-                elapsed_seconds=time.monotonic() - started,
-                fingerprint=fingerprint,
-                destination=self.destination,
-                **kw,
-            )
-
         try:
             body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except (TypeError, ValueError) as exc:
-            return result(
-                DeliveryStatus.FAILED_PERMANENT,
+            return DeliveryResult(
+                status=DeliveryStatus.FAILED_PERMANENT,
                 error="invalid_payload",
                 detail=f"the message is not JSON: {type(exc).__name__}",
+                fingerprint=fingerprint,
+                destination=self.destination,
             )
-        while True:
-            attempts += 1
-            try:
-                response = self._attempt(body)
-            except requests.Timeout as exc:
-                last_error, last_status = "timeout", None
-                last_detail = f"no answer within {self.timeout_seconds:g}s ({type(exc).__name__})"
-            except requests.ConnectionError as exc:
-                last_error, last_status = "connection_error", None
-                last_detail = f"could not connect to {self.destination} ({type(exc).__name__})"
-            except requests.RequestException as exc:
-                return result(
-                    DeliveryStatus.FAILED_PERMANENT,
-                    error="request_error",
-                    detail=untrusted_text(scrub(f"{type(exc).__name__}: {exc}")),
-                )
-            else:
-                if response.status_code == 429:
-                    retry_after = policy.retry_after_seconds(response.retry_after)
-                    if rate_limit_waits >= policy.max_rate_limit_waits:
-                        return result(
-                            DeliveryStatus.FAILED_TRANSIENT,
-                            error="rate_limited",
-                            http_status=429,
-                            retry_after_seconds=retry_after,
-                            detail="Slack kept answering 429 after waiting out Retry-After",
-                        )
-                    rate_limit_waits += 1
-                    logger.info(
-                        "slack 429 from %s; waiting %.2fs (wait %d of %d)",
-                        self.destination,
-                        retry_after,
-                        rate_limit_waits,
-                        policy.max_rate_limit_waits,
-                    )
-                    self._sleep(retry_after)
-                    continue
-                status, code, detail = classify_answer(response)
-                if status is DeliveryStatus.SENT:
-                    return result(DeliveryStatus.SENT, http_status=response.status_code)
-                if status is DeliveryStatus.FAILED_PERMANENT:
-                    return result(
-                        status, error=code, http_status=response.status_code, detail=detail
-                    )
-                last_error, last_status, last_detail = code, response.status_code, detail
-            if transient_retries >= policy.max_retries:
-                return result(
-                    DeliveryStatus.FAILED_TRANSIENT,
-                    error=last_error,
-                    http_status=last_status,
-                    detail=last_detail,
-                )
-            transient_retries += 1
-            delay = policy.backoff_seconds(transient_retries)
-            logger.info(
-                "transient failure posting to %s (%s); retry %d of %d in %.2fs",
-                self.destination,
-                last_error,
-                transient_retries,
-                policy.max_retries,
-                delay,
+        return deliver(
+            lambda: self._classified(body),
+            self.retry_policy,
+            destination=self.destination,
+            fingerprint=fingerprint,
+            sleep=self._sleep,
+        )
+
+    def _classified(self, body: bytes) -> Attempt:
+        try:
+            response = self._attempt(body)
+        except requests.Timeout as exc:
+            return Attempt(
+                DeliveryStatus.FAILED_TRANSIENT,
+                error="timeout",
+                detail=f"no answer within {self.timeout_seconds:g}s ({type(exc).__name__})",
             )
-            self._sleep(delay)
+        except requests.ConnectionError as exc:
+            return Attempt(
+                DeliveryStatus.FAILED_TRANSIENT,
+                error="connection_error",
+                detail=f"could not connect to {self.destination} ({type(exc).__name__})",
+            )
+        except requests.RequestException as exc:
+            return Attempt(
+                DeliveryStatus.FAILED_PERMANENT,
+                error="request_error",
+                detail=untrusted_text(scrub(f"{type(exc).__name__}: {exc}")),
+            )
+        if response.status_code == 429:
+            return Attempt(
+                None, error="rate_limited", http_status=429, retry_after=response.retry_after
+            )
+        status, code, detail = classify_answer(response)
+        return Attempt(status, error=code, http_status=response.status_code, detail=detail)

@@ -485,3 +485,70 @@ def test_a_group_message_updates_in_place_and_turns_green(
     assert green["attachments"][0]["color"] == SeverityLevel.INFO.to_color()
     assert "Resolved after 2 h 13 min" in str(green) and "14:02 UTC" in str(green)
     assert editor.replies[-1] == ("1.000", "Resolved after 2 h 13 min.")
+
+
+def test_a_bot_message_on_slack_updates_threads_and_survives_restarts(
+    backend: Backend, outbox: DurableOutbox
+) -> None:
+    from datetime import UTC, datetime
+
+    from slack_alerts.formatting import FormatOptions
+    from slack_alerts.notify.slack_api import SlackApiNotifier
+    from slack_alerts.testing_slack import FAKE_BOT_TOKEN, LocalSlackApi
+
+    key, model = unique("receiver"), unique()
+    start = datetime(2026, 11, 30, 14, 2, tzinfo=UTC)
+
+    def worker(slack: LocalSlackApi, **settings: Any) -> AlertPipeline:
+        """A fresh process's view: a new Web API client and pipeline, the shared state."""
+        bot = SlackApiNotifier(
+            FAKE_BOT_TOKEN, channel="#ml-alerts", base_url=slack.base_url, retry_policy=FAST
+        )
+        target = Receiver(
+            key=key,
+            name="bot",
+            notifier=bot,
+            options=FormatOptions(interaction_key=key),
+            settings=ReceiverSettings(rate_limit_per_minute=600, update_message=True, **settings),
+        )
+        return pipeline(backend, target, outbox)
+
+    with LocalSlackApi() as slack:
+        assert worker(slack).submit([drift(model, metric="a")], now=start).delivered
+        (message,) = slack.posted()
+        labels = [
+            e["text"]["text"]
+            for b in message.payload["attachments"][0]["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+        ]
+        assert labels[:3] == ["Acknowledge", "Silence 4 h", "Silence 24 h"]
+        later = start + timedelta(minutes=5)
+        both = [drift(model, metric="a"), drift(model, metric="b")]
+        assert worker(slack).submit(both, now=later).delivered  # after a restart
+        assert len(slack.posted()) == 1 and len(message.edits) == 1
+        assert "2 alerts for" in message.current["text"]
+        assert [r["text"] for r in message.replies] == ["1 new or repeating alert(s): b"]
+        # Another restart between the last update and the resolution.
+        healed = worker(slack).submit(
+            [],
+            healthy={model: [a.fingerprint for a in both]},
+            now=start + timedelta(hours=2, minutes=13),
+        )
+        assert healed.resolved == 2 and len(slack.posted()) == 1
+        green = message.current
+        assert green["attachments"][0]["color"] == SeverityLevel.INFO.to_color()
+        assert "Resolved after 2 h 13 min" in str(green) and "14:02 UTC" in str(green)
+        assert message.replies[-1]["text"] == "Resolved after 2 h 13 min."
+        # The next firing starts a new message; without thread replies none are posted.
+        quiet = worker(slack, thread_replies=False)
+        assert quiet.submit([drift(model, metric="c")], now=start + timedelta(hours=3)).delivered
+        assert quiet.submit(
+            [drift(model, metric="c"), drift(model, metric="d")], now=start + timedelta(hours=4)
+        ).delivered
+        first, second = slack.posted()
+        assert len(second.edits) == 1 and second.replies == [] and len(first.replies) == 2
+        # A message deleted in Slack is posted again, not lost.
+        slack.messages.clear()
+        again = worker(slack).submit([drift(model, metric="e")], now=start + timedelta(hours=5))
+        assert again.delivered and len(slack.posted()) == 1

@@ -27,13 +27,13 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from prefect.utilities.schema_tools.validation import validate
 
 import blocks
-from blocks import SlackAlertsRouter, SlackAlertsWebhook
+from blocks import SlackAlertsBot, SlackAlertsRouter, SlackAlertsWebhook
 from blocks.metadata import WEBHOOK_URL_PATTERN
 from slack_alerts.notify.webhook import validate_webhook_url
 from slack_alerts.testing import LocalWebhookServer
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCKS: list[type[Block]] = [SlackAlertsWebhook, SlackAlertsRouter]
+BLOCKS: list[type[Block]] = [SlackAlertsWebhook, SlackAlertsRouter, SlackAlertsBot]
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -79,6 +79,12 @@ class TestSlackAlertsRouterStandard(_OfflineStandardSuite):
     @pytest.fixture
     def block(self) -> type[Block]:
         return SlackAlertsRouter
+
+
+class TestSlackAlertsBotStandard(_OfflineStandardSuite):
+    @pytest.fixture
+    def block(self) -> type[Block]:
+        return SlackAlertsBot
 
 
 # -- the webhook URL in the form -------------------------------------------------------------
