@@ -15,12 +15,12 @@ from flows.loading import load_frame
 from flows.monitors import monitoring_flow
 from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
-from slack_alerts import DriftAlert
 from slack_alerts.checks.drift import (
     DriftThresholds,
     PerformanceChange,
     drift_alerts,
     feature_drift,
+    healthy_fingerprints,
     performance_drift,
 )
 
@@ -41,28 +41,6 @@ def compute_feature_drift(
     kinds: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     return feature_drift(reference, current, thresholds, kinds=kinds)
-
-
-def _healthy(
-    model_id: str, model_name: str, table: pd.DataFrame, changes: list[PerformanceChange]
-) -> list[str]:
-    def fingerprint(metric: str) -> str:
-        probe = DriftAlert(
-            model_id=model_id,
-            model_name=model_name,
-            metric=metric,
-            current_value=0.0,
-            baseline_value=0.0,
-            threshold=0.0,
-        )
-        return probe.fingerprint
-
-    # Only what was tested and found fine: a skipped or not-estimable feature,
-    # or a metric of unknown direction, says nothing about a firing alert.
-    tested = table["p_value"].notna() & table["schema_change"].isna()
-    fine = [f"feature:{f}" for f in table.index[tested & ~table["drifted"]]]
-    fine += [c.metric for c in changes if c.judged and not c.degraded]
-    return [fingerprint(m) for m in fine]
 
 
 def _metric_line(change: PerformanceChange) -> str:
@@ -115,7 +93,7 @@ def drift_monitoring_flow(
         len(changes),
         len(alerts),
     )
-    healthy = _healthy(model_id, model_name, table, changes)
+    healthy = healthy_fingerprints(model_id, model_name, table, changes)
     sent = send_alerts(alerts, webhook, {model_id: healthy})
     report = DriftReport(
         flow="drift-monitoring",

@@ -16,14 +16,13 @@ from flows.loading import load_frame
 from flows.monitors import monitoring_flow
 from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
-from slack_alerts import FAVESViolation
 from slack_alerts.checks.fairness import (
-    RULES,
     FairnessThresholds,
     fairness_findings,
     fairness_summary,
     faves_violations,
     group_metrics,
+    rule_verdicts,
     summarize,
 )
 
@@ -101,15 +100,7 @@ def fairness_monitoring_flow(
     violations = faves_violations(model_id, model_name, findings)
     summary = summarize(groups, limits)
     missing = summary.pop("not_estimable")
-    failed = {f.violation_type for f in findings}
-    # A rule that lacked a value it needed was not fully checked: it neither
-    # fires nor resolves an alert that is firing.
-    unjudged = sorted({rule for entry in missing for rule in entry["rules"]} - failed)
-    healthy = [
-        FAVESViolation(model_id=model_id, model_name=model_name, violation_type=rule).fingerprint
-        for rule in RULES
-        if rule not in failed and rule not in unjudged
-    ]
+    unjudged, healthy = rule_verdicts(model_id, model_name, findings, missing)
     logger.info(
         "%d groups; demographic parity ratio %s; %d FAVES finding(s); %d value(s) not estimable",
         len(groups),
