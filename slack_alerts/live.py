@@ -401,6 +401,16 @@ def run_fairness_check(config: LiveModelConfig, scheduled_time: datetime) -> Che
         summary=_jsonable(summary),
         groups=_records(groups),
         unjudged_rules=unjudged,
+        findings=[
+            {
+                "violation_type": f.violation_type,
+                "severity": f.severity.value,
+                "affected_groups": f.affected_groups,
+                "description": f.description,
+            }
+            for f in findings
+        ],
+        not_estimable=_jsonable(missing),
     )
     return result
 
