@@ -75,10 +75,13 @@ class WindowFrame:
 
 
 def _hashes(frame: pd.DataFrame, seed: int) -> np.ndarray[Any, np.dtype[np.uint64]]:
-    # hash_key must be 16 bytes: the seed, zero-padded, makes it deterministic.
-    key = f"{seed:016d}"[-16:]
-    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=key)
-    return np.asarray(hashed, dtype=np.uint64)
+    """A 64-bit hash of each row's content, mixed with the seed (splitmix64's finalizer)."""
+    # pandas keys only the hashing of text columns: mix the seed into every row's hash.
+    x = np.asarray(pd.util.hash_pandas_object(frame, index=False), dtype=np.uint64)
+    x = x ^ np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def bottom_k(frame: pd.DataFrame, row_cap: int, seed: int = DEFAULT_SEED) -> pd.DataFrame:
