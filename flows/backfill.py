@@ -74,10 +74,10 @@ def slot_line(when: datetime, reports: Sequence[Any]) -> str:
             unjudged += [n for n in report.live.get("not_estimable", []) if "label" in n]
     if statuses.get("sent"):
         verdict = "FIRES"
-    elif statuses.get("deduplicated"):
-        verdict = "still firing (deduplicated)"
     elif resolved:
         verdict = "resolved"
+    elif statuses.get("deduplicated"):
+        verdict = "still firing (deduplicated)"
     elif statuses:
         verdict = ", ".join(f"{n} {s}" for s, n in statuses.items())
     else:

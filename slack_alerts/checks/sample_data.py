@@ -205,8 +205,11 @@ def inference_log(
     n = hours * rows_per_hour
     offsets = np.arange(n) * (3600.0 / rows_per_hour)
     scored_at = pd.Timestamp(start) + pd.to_timedelta(offsets, unit="s")
-    site = rng.choice(np.array(["A", "B", "C"]), n)
-    label = (rng.random(n) < 0.3).astype(float)
+    # Sites in turn and 30% positives at each, so that a quiet hour is fair by construction
+    # and only the planted incident moves the fairness metrics.
+    index = np.arange(n)
+    site = np.array(["A", "B", "C"])[index % 3]
+    label = ((index // 3) % 10 < 3).astype(float)
     score = np.clip(0.25 + 0.5 * label + rng.normal(0, 0.15, n), 0.0, 1.0)
     age = rng.normal(62, 12, n)
     incident = (scored_at >= pd.Timestamp(incident_from)) & (
