@@ -24,6 +24,7 @@ from slack_alerts.testing import LocalWebhookServer
 pytestmark = pytest.mark.usefixtures("prefect_api")
 ROOT = Path(__file__).resolve().parents[2]
 S1 = datetime(2026, 3, 2, 12, tzinfo=UTC)
+IPS = {"mallory": "10.0.0.1", "trudy": "10.0.0.2", "eve": "10.0.0.3"}
 
 
 def _records(start: datetime, principal: str, count: int, status: str = "401") -> list[str]:
@@ -32,7 +33,7 @@ def _records(start: datetime, principal: str, count: int, status: str = "401") -
             {
                 "timestamp": (start + timedelta(seconds=5 * i)).isoformat(),
                 "principal": principal,
-                "ip": "10.0.0.9",
+                "ip": IPS[principal],
                 "model_id": "triage-llm",
                 "action": "predict",
                 "status": status,
@@ -84,7 +85,7 @@ def test_a_worker_killed_between_scan_and_send_loses_nothing_and_posts_nothing_t
     finally:
         if worker.poll() is None:
             worker.kill()
-    assert marker.read_text() == "1"  # it had found mallory's burst
+    assert marker.read_text() == "2"  # it had found mallory's burst (by principal and by IP)
     assert webhook_server.payloads() == []
     assert load_watermark(source) is None  # not advanced: nothing was accounted for
 
@@ -92,8 +93,8 @@ def test_a_worker_killed_between_scan_and_send_loses_nothing_and_posts_nothing_t
     first = security_monitoring_flow(
         audit={"kind": "jsonl", "path": str(log)}, webhook=webhook_server.url, scheduled_time=S1
     )
-    assert [(i["rule"], i["records"]) for i in first.incidents] == [("auth_failure_burst", 6)]
-    assert [a.status for a in first.alerts] == ["sent"]
+    assert [(i["rule"], i["records"]) for i in first.incidents] == [("auth_failure_burst", 6)] * 2
+    assert [a.status for a in first.alerts] == ["sent"] * 2
     assert len(webhook_server.payloads()) == 1
     mark = load_watermark(source)
     assert mark is not None and mark.time == S1
@@ -106,9 +107,9 @@ def test_a_worker_killed_between_scan_and_send_loses_nothing_and_posts_nothing_t
         webhook=webhook_server.url,
         scheduled_time=S1 + timedelta(minutes=5),
     )
-    assert [(i["rule"], i["records"]) for i in second.incidents] == [("auth_failure_burst", 6)]
+    assert [(i["rule"], i["records"]) for i in second.incidents] == [("auth_failure_burst", 6)] * 2
     assert second.live is not None and second.live["checks"]["security"]["records"] == 6
-    assert [a.status for a in second.alerts] == ["sent"]
+    assert [a.status for a in second.alerts] == ["sent"] * 2
     assert len(webhook_server.payloads()) == 2
 
     # A retry of that slot re-posts nothing.
@@ -117,7 +118,7 @@ def test_a_worker_killed_between_scan_and_send_loses_nothing_and_posts_nothing_t
         webhook=webhook_server.url,
         scheduled_time=S1 + timedelta(minutes=5),
     )
-    assert [a.status for a in again.alerts] in ([], ["deduplicated"])
+    assert {a.status for a in again.alerts} <= {"deduplicated"}
     assert len(webhook_server.payloads()) == 2
 
     # Missed runs catch up: the next run, an hour later, reads everything since.
@@ -127,7 +128,7 @@ def test_a_worker_killed_between_scan_and_send_loses_nothing_and_posts_nothing_t
         webhook=webhook_server.url,
         scheduled_time=S1 + timedelta(hours=1),
     )
-    assert [(i["rule"], i["records"]) for i in late.incidents] == [("auth_failure_burst", 5)]
+    assert [(i["rule"], i["records"]) for i in late.incidents] == [("auth_failure_burst", 5)] * 2
     assert len(webhook_server.payloads()) == 3
 
 
