@@ -210,7 +210,7 @@ def bench_breakdown() -> dict[str, float]:
         "current": {"kind": "last", "hours": (end - start).total_seconds() / 3600},
         "reference": {"kind": "seasonal", "lag_hours": 24.0},
     }
-    with prefect_test_harness(), LocalWebhookServer() as server:
+    with prefect_test_harness(server_startup_timeout=300), LocalWebhookServer() as server:
         drift_monitoring_flow(
             "bench-model", "Bench", webhook=server.url, live=live, scheduled_time=end
         )  # warm: imports, blocks, limits
