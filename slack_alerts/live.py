@@ -179,7 +179,13 @@ class LiveModelConfig(BaseModel):
             return list(self.features)
         schema = kinds if kinds is not None else self.source.schema_kinds()
         roles = set(self.role_columns())
-        return [n for n in schema if n not in roles]
+        names = [n for n in schema if n not in roles]
+        if not names:
+            raise SourceError(
+                "features: no feature column found in the source's schema (a query source has "
+                "none): list them, e.g. features: [age, lactate]"
+            )
+        return names
 
 
 @dataclass
