@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean bench-live
 
 $(PY):
 	@echo "==> creating $(VENV) with $(PYTHON)"
@@ -64,3 +64,7 @@ bench-interactions: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) outbox .pytest_cache .mypy_cache .ruff_cache
+
+# Live-data benchmark (PostgreSQL on 127.0.0.1; caches its 1M and 10M tables between runs).
+bench-live: $(STAMP)
+	@$(PY) benchmarks/live.py $(BENCH_ARGS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -32,11 +33,21 @@ def test_demo_runs_and_writes_the_preview(prefect_env: dict[str, str], tmp_path:
     done = run(["demo", "--outbox", str(tmp_path / "box")], prefect_env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]"):
-        assert step in out
-    assert "drifted: age, lactate, admission_type" in out
-    assert "Alerts: 8 critical, 6 warning, 0 info" in out
+    assert_demo_timeline(out)
     assert (tmp_path / "box" / "index.html").exists() and "Preview:" in out
+
+
+def assert_demo_timeline(out: str) -> None:
+    """The demo's steps, and its timeline: quiet, fires, deduplicated, resolved."""
+    for step in ("[1/3]", "[2/3]", "[3/3]"):
+        assert step in out, out
+    timeline = out.split("Timeline (each run checks the hour before its scheduled time):")[1]
+    slots = [line for line in timeline.splitlines() if " UTC  " in line][:4]
+    verdicts = [line.split(" UTC  ")[1].split(" |")[0] for line in slots]
+    assert verdicts == ["quiet", "FIRES", "still firing (deduplicated)", "resolved"], out
+    for fired in ("feature:age (critical)", "auroc", "fairness (critical)", "safety (critical)"):
+        assert fired in slots[1], slots[1]
+    assert re.search(r"Alerts: \d+ critical, \d+ warning, 0 info", out), out
 
 
 def test_replay_with_nothing_undelivered(prefect_env: dict[str, str], tmp_path: Path) -> None:
