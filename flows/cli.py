@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from flows import fleet_cli
 from flows.local_api import LocalApiError, start_local_api
 from flows.server import (
     ServerRequired,
@@ -395,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     save.add_argument("name", help="the block's name, e.g. ml-alerts")
     save.add_argument("--overwrite", action="store_true", help="replace a block of that name")
     commands.add_parser("limits", help="show the per-model limits on the Prefect server")
+    fleet_cli.register(commands)
     args = parser.parse_args(argv)
     quiet_temporary_servers()
     try:
@@ -412,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
             return register()
         if args.command == "save-webhook":
             return save_webhook(args.name, args.overwrite)
+        if args.command == "fleet":
+            return fleet_cli.main(args)
         return limits()
     except (CliError, ServerRequired) as exc:
         print(f"error: {exc}", file=sys.stderr)
