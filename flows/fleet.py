@@ -52,6 +52,7 @@ from slack_alerts.fleet import Fleet, FleetModel, read_fleet, run_check, shard
 from slack_alerts.live import CheckResult, LiveModelConfig
 from slack_alerts.models import Alert
 from slack_alerts.pipeline import AlertStatus
+from slack_alerts.text import redact_secrets
 from slack_alerts.windows import as_utc
 
 DEFAULT_CONCURRENCY = 4
@@ -129,7 +130,7 @@ def _failed_alert(
         flow_run_id=runtime_flow_run.id and uuid.UUID(runtime_flow_run.id),
     )
     owner = type("Check", (), {"name": f"fleet {kind} check of {model.id}"})()
-    return failure_event(
+    event = failure_event(
         owner,
         run,
         state,
@@ -137,6 +138,9 @@ def _failed_alert(
         what_to_do=MONITOR_WHAT_TO_DO,
         model_id=model.id,
     )
+    # One incident per check kind: a model whose drift and data-health checks both
+    # fail gets two alerts, each deduplicated across slots while it stays broken.
+    return event.model_copy(update={"metadata": event.metadata | {"incident_id": f"fleet-{kind}"}})
 
 
 def _check_all(
@@ -185,7 +189,7 @@ def _check_all(
                 alerts=1,
                 duration_seconds=round(elapsed, 3),
                 shard=index,
-                detail=f"{type(failure).__name__}: {alert.description}"[:300],
+                detail=redact_secrets(f"{type(failure).__name__}: {failure}")[:300],
             )
     return checked
 

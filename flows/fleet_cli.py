@@ -48,6 +48,14 @@ def register(commands: Any) -> None:
         "--concurrency", type=int, default=4, help="models checked at once in a run (default: 4)"
     )
     deploy.add_argument("--webhook", help="block told when a fleet run itself fails")
+    deploy.add_argument(
+        "--queue", default="default", help="work queue of the scheduled runs (default: %(default)s)"
+    )
+    deploy.add_argument(
+        "--shard-queue",
+        help="work queue of the shard runs (default: --queue); a separate queue keeps "
+        "waiting fleet runs from holding the slots their shards need",
+    )
     sub.add_parser("schema", help="print the fleet file's JSON Schema")
 
 
@@ -134,7 +142,15 @@ def run(path: Path, at: str | None, only: list[str] | None, check: str | None) -
     return 1 if failed else 0
 
 
-def deploy(path: Path, pool: str, shards: int, concurrency: int, webhook: str | None) -> int:
+def deploy(
+    path: Path,
+    pool: str,
+    shards: int,
+    concurrency: int,
+    webhook: str | None,
+    queue: str = "default",
+    shard_queue: str | None = None,
+) -> int:
     from flows.cli import CliError
     from flows.fleet_deploy import apply_deployments, plan_deployments
     from flows.server import require_server
@@ -149,7 +165,15 @@ def deploy(path: Path, pool: str, shards: int, concurrency: int, webhook: str | 
         stored = str(resolved.relative_to(Path.cwd()))
     except ValueError:
         stored = str(resolved)
-    specs = plan_deployments(fleet, stored, shards=shards, concurrency=concurrency, webhook=webhook)
+    specs = plan_deployments(
+        fleet,
+        stored,
+        shards=shards,
+        concurrency=concurrency,
+        webhook=webhook,
+        queue=queue,
+        shard_queue=shard_queue,
+    )
     changes = apply_deployments(specs, fleet.name, pool)
     print(f"Fleet {fleet.name!r} on {api_url} (work pool {pool}):")
     for change, name in changes:
@@ -177,5 +201,13 @@ def main(args: argparse.Namespace) -> int:
     if command == "run":
         return run(args.file, args.at, args.only, args.check)
     if command == "deploy":
-        return deploy(args.file, args.pool, args.shards, args.concurrency, args.webhook)
+        return deploy(
+            args.file,
+            args.pool,
+            args.shards,
+            args.concurrency,
+            args.webhook,
+            args.queue,
+            args.shard_queue,
+        )
     return schema()

@@ -15,9 +15,12 @@ as ``prefect deploy`` does for deployments/prefect.yaml.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from prefect.exceptions import ObjectAlreadyExists
 
 from flows.fleet import CHECK_FLOW, DEFAULT_CONCURRENCY, SHARD_FLOW
 from slack_alerts.fleet import Fleet, plan_runs
@@ -41,6 +44,7 @@ class DeploymentSpec:
     parameters: dict[str, Any]
     tags: tuple[str, ...]
     description: str
+    queue: str = "default"
 
     @property
     def full_name(self) -> str:
@@ -54,6 +58,8 @@ def plan_deployments(
     shards: int = 1,
     concurrency: int = DEFAULT_CONCURRENCY,
     webhook: str | None = None,
+    queue: str = "default",
+    shard_queue: str | None = None,
 ) -> list[DeploymentSpec]:
     """The fleet's deployments: one per planned run, plus the shard deployment. Pure."""
     tags = ("slack-alerts", "ml-monitoring", fleet_tag(fleet.name))
@@ -76,6 +82,7 @@ def plan_deployments(
                 f"Fleet {fleet.name}: {run.kind} of {len(run.models)} model(s) on "
                 f"'{run.cron}' (UTC), from {fleet_file}."
             ),
+            queue=queue,
         )
         for run in plan_runs(fleet)
     ]
@@ -88,6 +95,7 @@ def plan_deployments(
             parameters={},
             tags=tags,
             description=f"Fleet {fleet.name}: one shard of a fleet run (started by fleet-check).",
+            queue=shard_queue or queue,
         )
     )
     return specs
@@ -100,6 +108,7 @@ def _same(spec: DeploymentSpec, existing: Any, work_pool: str, path: str) -> boo
         and dict(existing.parameters or {}) == spec.parameters
         and existing.entrypoint == spec.entrypoint
         and existing.work_pool_name == work_pool
+        and existing.work_queue_name == spec.queue
         and existing.path == path
         and sorted(existing.tags or []) == sorted(spec.tags)
         and existing.description == spec.description
@@ -142,6 +151,10 @@ def apply_deployments(
     changes: list[tuple[str, str]] = []
     with get_client(sync_client=True) as client:
         existing = _existing(client, fleet_name)
+        # The server files a deployment of an unknown queue under the pool's default one.
+        for queue in sorted({s.queue for s in specs}):
+            with contextlib.suppress(ObjectAlreadyExists):
+                client.create_work_queue(queue, work_pool_name=work_pool)
     for spec in specs:
         current = existing.pop(spec.full_name, None)
         if current is not None and _same(spec, current, work_pool, path):
@@ -155,6 +168,7 @@ def apply_deployments(
             tags=list(spec.tags),
             description=spec.description,
             work_pool_name=work_pool,
+            work_queue_name=spec.queue,
         )
         deployment.apply()
         changes.append(("created" if current is None else "updated", spec.full_name))
