@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +25,11 @@ class MonitoringReport(BaseModel):
     )
     problem: str | None = Field(
         default=None, description="Why the alerts could not be attempted (kept for replay)"
+    )
+    live: dict[str, Any] | None = Field(
+        default=None,
+        description="Live-data runs: scheduled_time, rows_read, rows_sampled, not_estimable, "
+        "checks (each check's report)",
     )
 
     def count(self, status: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +14,25 @@ from flows.artifacts import artifact_key, publish_summary, publish_table
 from flows.dispatch import fail_if_undelivered, send_alerts
 from flows.loading import load_frame
 from flows.monitors import monitoring_flow
+from flows.monitors.live import (
+    default_kinds,
+    live_config,
+    live_fields,
+    run_live_checks,
+    summary_lines,
+)
 from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
-from slack_alerts import DriftAlert
+from flows.sources import scheduled_time
 from slack_alerts.checks.drift import (
     DriftThresholds,
     PerformanceChange,
     drift_alerts,
     feature_drift,
+    healthy_fingerprints,
     performance_drift,
 )
+from slack_alerts.live import LiveModelConfig
 
 __all__ = ["DriftReport", "drift_monitoring_flow", "feature_drift"]
 
@@ -43,28 +53,6 @@ def compute_feature_drift(
     return feature_drift(reference, current, thresholds, kinds=kinds)
 
 
-def _healthy(
-    model_id: str, model_name: str, table: pd.DataFrame, changes: list[PerformanceChange]
-) -> list[str]:
-    def fingerprint(metric: str) -> str:
-        probe = DriftAlert(
-            model_id=model_id,
-            model_name=model_name,
-            metric=metric,
-            current_value=0.0,
-            baseline_value=0.0,
-            threshold=0.0,
-        )
-        return probe.fingerprint
-
-    # Only what was tested and found fine: a skipped or not-estimable feature,
-    # or a metric of unknown direction, says nothing about a firing alert.
-    tested = table["p_value"].notna() & table["schema_change"].isna()
-    fine = [f"feature:{f}" for f in table.index[tested & ~table["drifted"]]]
-    fine += [c.metric for c in changes if c.judged and not c.degraded]
-    return [fingerprint(m) for m in fine]
-
-
 def _metric_line(change: PerformanceChange) -> str:
     moved = f"{change.baseline:.4g} -> {change.current:.4g}"
     if not change.judged:
@@ -80,14 +68,16 @@ def _metric_line(change: PerformanceChange) -> str:
 def drift_monitoring_flow(
     model_id: str,
     model_name: str,
-    reference: pd.DataFrame | str | Path,
-    current: pd.DataFrame | str | Path,
+    reference: pd.DataFrame | str | Path | None = None,
+    current: pd.DataFrame | str | Path | None = None,
     baseline_metrics: Mapping[str, float] | None = None,
     current_metrics: Mapping[str, float] | None = None,
     webhook: WebhookRef = None,
     thresholds: DriftThresholds | dict[str, Any] | None = None,
     kinds: dict[str, str] | None = None,
     encoding: str = "utf-8",
+    live: LiveModelConfig | dict[str, Any] | None = None,
+    scheduled_time: datetime | None = None,
 ) -> DriftReport:
     """Compare current data with its reference and a model's metrics with their baseline.
 
@@ -98,7 +88,17 @@ def drift_monitoring_flow(
     declares which way a metric is better. ``kinds`` declares column kinds
     (``numeric``, ``categorical``, ``time``, ``skipped``), as a schema would;
     undeclared columns get one kind for both windows from both frames.
+
+    ``live`` (a ``slack_alerts.live.LiveModelConfig`` or its dict, without
+    ``model_id``/``model_name``) reads both windows from a source instead:
+    the current window ends at the run's scheduled start (or
+    ``scheduled_time``), and the run also checks data health and, with
+    scores and labels, performance.
     """
+    if live is not None:
+        return _live_drift(model_id, model_name, live, webhook, scheduled_time)
+    if reference is None or current is None:
+        raise ValueError("reference and current: give both (frames or files), or live (a source)")
     logger = get_run_logger()
     limits = DriftThresholds.model_validate(thresholds or {})
     ref = load_frame(reference, "reference", encoding)
@@ -115,7 +115,7 @@ def drift_monitoring_flow(
         len(changes),
         len(alerts),
     )
-    healthy = _healthy(model_id, model_name, table, changes)
+    healthy = healthy_fingerprints(model_id, model_name, table, changes)
     sent = send_alerts(alerts, webhook, {model_id: healthy})
     report = DriftReport(
         flow="drift-monitoring",
@@ -177,5 +177,67 @@ def drift_monitoring_flow(
         *outcome_lines(report),
     ]
     publish_summary(f"{key}-summary", lines, f"Drift summary for {model_name}")
+    fail_if_undelivered(report.problem)
+    return report
+
+
+def _live_drift(
+    model_id: str,
+    model_name: str,
+    live: LiveModelConfig | dict[str, Any],
+    webhook: WebhookRef,
+    when: datetime | None,
+) -> DriftReport:
+    logger = get_run_logger()
+    config = live_config(live, model_id, model_name)
+    moment = scheduled_time(when)
+    results = run_live_checks(config, default_kinds(config), moment)
+    by_check = {r.check: r for r in results}
+    alerts = [a for r in results for a in r.alerts]
+    healthy = [f for r in results for f in r.healthy_fingerprints]
+    table = by_check["drift"].table
+    drifted = [] if table is None else [str(f) for f in table.index[table["drifted"]]]
+    logger.info(
+        "scheduled %s: %d rows read (%d kept); %d alerts; drifted: %s",
+        moment.isoformat(),
+        sum(r.rows_read for r in results),
+        sum(r.rows_sampled for r in results),
+        len(alerts),
+        ", ".join(drifted) or "none",
+    )
+    sent = send_alerts(alerts, webhook, {config.model_id: healthy})
+    performance = by_check.get("performance")
+    report = DriftReport(
+        flow="drift-monitoring",
+        model_id=config.model_id,
+        alerts=sent.alerts,
+        resolved=sent.resolved,
+        notes=sent.notes,
+        problem=sent.problem,
+        features=by_check["drift"].report.get("features", []),
+        drifted_features=drifted,
+        performance=[] if performance is None else performance.report.get("changes", []),
+        healthy_fingerprints=healthy,
+        live=live_fields(results, moment),
+    )
+    key = artifact_key("drift", config.model_id)
+    if table is not None:
+        publish_table(
+            f"{key}-features",
+            table[["kind", "psi", "p_value", "drifted", "severity", "note", "schema_change"]],
+            f"Feature drift for {config.model_name} ({config.model_id})",
+        )
+    health = by_check["data_health"].table
+    if health is not None:
+        publish_table(f"{key}-data-health", health, f"Data health of {config.model_name}")
+    lines = [
+        f"# Drift: {config.model_name} (`{config.model_id}`), scheduled {moment.isoformat()}",
+        f"**{len(drifted)} drifted** feature(s): {', '.join(drifted) or 'none'}.",
+        "",
+        *summary_lines(results),
+        "",
+        *outcome_lines(report),
+    ]
+    publish_summary(f"{key}-summary", lines, f"Drift summary for {config.model_name}")
     fail_if_undelivered(report.problem)
     return report

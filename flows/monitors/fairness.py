@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +15,20 @@ from flows.artifacts import artifact_key, publish_summary, publish_table
 from flows.dispatch import fail_if_undelivered, send_alerts
 from flows.loading import load_frame
 from flows.monitors import monitoring_flow
+from flows.monitors.live import live_config, live_fields, run_live_checks, summary_lines
 from flows.reports import MonitoringReport, outcome_lines
 from flows.routing import WebhookRef
-from slack_alerts import FAVESViolation
+from flows.sources import scheduled_time
 from slack_alerts.checks.fairness import (
-    RULES,
     FairnessThresholds,
     fairness_findings,
     fairness_summary,
     faves_violations,
     group_metrics,
+    rule_verdicts,
     summarize,
 )
+from slack_alerts.live import LiveModelConfig
 
 __all__ = ["FairnessReport", "fairness_monitoring_flow", "fairness_summary", "group_metrics"]
 
@@ -73,13 +76,15 @@ def _columns(data: pd.DataFrame, y_true: Any, y_pred: Any, sensitive: Any) -> tu
 def fairness_monitoring_flow(
     model_id: str,
     model_name: str,
-    y_true: Any,
-    y_pred: Any,
-    sensitive_features: Any,
+    y_true: Any = None,
+    y_pred: Any = None,
+    sensitive_features: Any = None,
     webhook: WebhookRef = None,
     thresholds: FairnessThresholds | dict[str, Any] | None = None,
     data: pd.DataFrame | str | Path | None = None,
     encoding: str = "utf-8",
+    live: LiveModelConfig | dict[str, Any] | None = None,
+    scheduled_time: datetime | None = None,
 ) -> FairnessReport:
     """Check FAVES rules across patient groups.
 
@@ -89,7 +94,15 @@ def fairness_monitoring_flow(
     (``sensitive_features`` may list several columns for intersectional
     groups; a CSV is read with ``encoding``). Labels are binary, 1 the
     positive class.
+
+    ``live`` (a ``slack_alerts.live.LiveModelConfig`` or its dict) reads the
+    current window's labelled rows from a source instead; the window ends at
+    the run's scheduled start (or ``scheduled_time``).
     """
+    if live is not None:
+        return _live_fairness(model_id, model_name, live, webhook, scheduled_time)
+    if y_true is None or y_pred is None or sensitive_features is None:
+        raise ValueError("y_true, y_pred and sensitive_features: give all three, or live")
     logger = get_run_logger()
     limits = FairnessThresholds.model_validate(thresholds or {})
     if data is not None:
@@ -101,15 +114,7 @@ def fairness_monitoring_flow(
     violations = faves_violations(model_id, model_name, findings)
     summary = summarize(groups, limits)
     missing = summary.pop("not_estimable")
-    failed = {f.violation_type for f in findings}
-    # A rule that lacked a value it needed was not fully checked: it neither
-    # fires nor resolves an alert that is firing.
-    unjudged = sorted({rule for entry in missing for rule in entry["rules"]} - failed)
-    healthy = [
-        FAVESViolation(model_id=model_id, model_name=model_name, violation_type=rule).fingerprint
-        for rule in RULES
-        if rule not in failed and rule not in unjudged
-    ]
+    unjudged, healthy = rule_verdicts(model_id, model_name, findings, missing)
     logger.info(
         "%d groups; demographic parity ratio %s; %d FAVES finding(s); %d value(s) not estimable",
         len(groups),
@@ -197,5 +202,57 @@ def fairness_monitoring_flow(
         *outcome_lines(report),
     ]
     publish_summary(f"{key}-summary", lines, f"Fairness summary for {model_name}")
+    fail_if_undelivered(report.problem)
+    return report
+
+
+def _live_fairness(
+    model_id: str,
+    model_name: str,
+    live: LiveModelConfig | dict[str, Any],
+    webhook: WebhookRef,
+    when: datetime | None,
+) -> FairnessReport:
+    config = live_config(live, model_id, model_name)
+    moment = scheduled_time(when)
+    (result,) = run_live_checks(config, ["fairness"], moment)
+    sent = send_alerts(result.alerts, webhook, {config.model_id: result.healthy_fingerprints})
+    report = FairnessReport(
+        flow="fairness-monitoring",
+        model_id=config.model_id,
+        alerts=sent.alerts,
+        resolved=sent.resolved,
+        notes=sent.notes,
+        problem=sent.problem,
+        groups=result.report.get("groups", []),
+        summary=result.report.get("summary", {}),
+        findings=result.report.get("findings", []),
+        healthy_fingerprints=result.healthy_fingerprints,
+        not_estimable=result.report.get("not_estimable", []),
+        unjudged_rules=result.report.get("unjudged_rules", []),
+        live=live_fields([result], moment),
+    )
+    key = artifact_key("fairness", config.model_id)
+    if result.table is not None:
+        groups = result.table
+        publish_table(
+            f"{key}-groups",
+            groups.astype(object).where(groups.notna(), NOT_ESTIMABLE),
+            f"Per-group metrics for {config.model_name} ({config.model_id})",
+        )
+    lines = [
+        f"# Fairness (FAVES): {config.model_name} (`{config.model_id}`), "
+        f"scheduled {moment.isoformat()}",
+        *[
+            f"- **{f['severity'].upper()} {f['violation_type']}** "
+            f"({', '.join(f['affected_groups'])}): {f['description']}"
+            for f in report.findings
+        ],
+        "",
+        *summary_lines([result]),
+        "",
+        *outcome_lines(report),
+    ]
+    publish_summary(f"{key}-summary", lines, f"Fairness summary for {config.model_name}")
     fail_if_undelivered(report.problem)
     return report

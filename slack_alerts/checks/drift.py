@@ -653,6 +653,34 @@ def performance_drift(
     return changes
 
 
+def healthy_fingerprints(
+    model_id: str, model_name: str, table: pd.DataFrame, changes: list[PerformanceChange]
+) -> list[str]:
+    """Fingerprints of what was tested and found fine (they resolve firing alerts).
+
+    A skipped or not-estimable feature, or a metric of unknown direction,
+    says nothing about a firing alert and is left out.
+    """
+
+    def fingerprint(metric: str) -> str:
+        probe = DriftAlert(
+            model_id=model_id,
+            model_name=model_name,
+            metric=metric,
+            current_value=0.0,
+            baseline_value=0.0,
+            threshold=0.0,
+        )
+        return probe.fingerprint
+
+    fine: list[str] = []
+    if len(table):
+        tested = table["p_value"].notna() & table["schema_change"].isna()
+        fine = [f"feature:{f}" for f in table.index[tested & ~table["drifted"].astype(bool)]]
+    fine += [c.metric for c in changes if c.judged and not c.degraded]
+    return [fingerprint(m) for m in fine]
+
+
 _SCHEMA_TEXT = {
     "missing_in_current": "column disappeared",
     "new_in_current": "new column",

@@ -416,6 +416,28 @@ def fairness_findings(
     return findings
 
 
+def rule_verdicts(
+    model_id: str,
+    model_name: str,
+    findings: list[FairnessFinding],
+    missing: list[dict[str, Any]],
+) -> tuple[list[str], list[str]]:
+    """(rules left unjudged, fingerprints of rules found healthy).
+
+    A rule that lacked a value it needed (``missing``: the ``not_estimable``
+    entries as dicts) was not fully checked: it neither fires nor resolves
+    an alert that is firing.
+    """
+    failed = {f.violation_type for f in findings}
+    unjudged = sorted({rule for entry in missing for rule in entry["rules"]} - failed)
+    healthy = [
+        FAVESViolation(model_id=model_id, model_name=model_name, violation_type=rule).fingerprint
+        for rule in RULES
+        if rule not in failed and rule not in unjudged
+    ]
+    return unjudged, healthy
+
+
 def faves_violations(
     model_id: str, model_name: str, findings: list[FairnessFinding]
 ) -> list[FAVESViolation]:

@@ -1,0 +1,230 @@
+"""Rows of a window from files: CSV, Parquet or JSONL, through ``pyarrow.dataset``.
+
+``path`` is one file, a glob (``logs/*.parquet``), a directory (optionally
+hive-partitioned, ``date=2026-01-01/hour=07/part-0.parquet``) or an fsspec
+URL (``s3://bucket/predictions/``) read through the same code. The window's
+filter on ``timestamp_column`` is pushed into the scan: Parquet row groups
+whose statistics lie outside it are skipped, and with ``partition_column``
+(a hive partition key holding the time formatted by ``partition_format``)
+whole partitions are pruned before any file is opened.
+
+Column kinds come from the dataset's schema (one schema for every window,
+unified over its files): numbers are ``numeric``; strings, booleans and
+dictionaries ``categorical``; dates and timestamps ``time``.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+from pydantic import BaseModel, ConfigDict, Field
+
+from slack_alerts.checks.columns import ColumnKind
+from slack_alerts.sources.base import (
+    DEFAULT_ROW_CAP,
+    DEFAULT_SEED,
+    SourceError,
+    WindowFrame,
+    sample_stream,
+)
+from slack_alerts.windows import TimeWindow
+
+__all__ = ["FileSource", "arrow_kind"]
+
+BATCH_ROWS = 65_536
+
+
+def arrow_kind(data_type: pa.DataType) -> ColumnKind:
+    """The drift kind of an Arrow type."""
+    if pa.types.is_dictionary(data_type):
+        return ColumnKind.CATEGORICAL
+    if (
+        pa.types.is_boolean(data_type)
+        or pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+    ):
+        return ColumnKind.CATEGORICAL
+    if pa.types.is_temporal(data_type) and not pa.types.is_duration(data_type):
+        return ColumnKind.TIME
+    if (
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+        or pa.types.is_duration(data_type)
+    ):
+        return ColumnKind.NUMERIC
+    return ColumnKind.SKIPPED
+
+
+class FileSource(BaseModel):
+    """A model's rows in files, read one time window at a time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["files"] = "files"
+    path: str = Field(description="A file, a glob, a directory or an fsspec URL (s3://...)")
+    format: Literal["csv", "parquet", "jsonl"] = Field(description="File format")
+    timestamp_column: str = Field(description="Column holding each row's time")
+    partitioning: Literal["hive"] | None = Field(
+        default=None, description="'hive' for key=value directories"
+    )
+    partition_column: str | None = Field(
+        default=None, description="Hive key holding the row's time, for partition pruning"
+    )
+    partition_format: str = Field(
+        default="%Y-%m-%d", description="strftime format of partition_column's values"
+    )
+    partition_step_hours: float = Field(
+        default=24.0, gt=0, description="Time one partition value covers (24: daily)"
+    )
+    kinds: dict[str, ColumnKind] = Field(
+        default_factory=dict, description="Declared column kinds; win over the schema"
+    )
+
+    def _format(self) -> ds.FileFormat | str:
+        if self.format == "jsonl":
+            return ds.JsonFileFormat()
+        return self.format
+
+    def dataset(self) -> ds.Dataset:
+        """The ``pyarrow.dataset`` over ``path``.
+
+        Raises:
+            SourceError: no file matches ``path``, or it cannot be opened.
+        """
+        filesystem: Any = None
+        source: Any = self.path
+        if "://" in self.path and not self.path.startswith("file://"):
+            import fsspec  # optional: only remote URLs need it
+
+            fs, root = fsspec.core.url_to_fs(self.path)
+            filesystem = fs
+            source = sorted(fs.glob(root)) if globbing.has_magic(root) else root
+        elif globbing.has_magic(self.path):
+            source = sorted(globbing.glob(self.path, recursive=True))
+        if isinstance(source, list) and not source:
+            raise SourceError(f"path: no file matches {self.path!r}")
+        try:
+            return ds.dataset(
+                source, format=self._format(), partitioning=self.partitioning, filesystem=filesystem
+            )
+        except FileNotFoundError:
+            raise SourceError(f"path: no file or directory at {self.path!r}") from None
+        except (pa.ArrowInvalid, OSError) as error:
+            raise SourceError(
+                f"path: cannot open {self.path!r} as {self.format}: {error}"
+            ) from None
+
+    def schema_kinds(self, dataset: ds.Dataset | None = None) -> dict[str, ColumnKind]:
+        schema = (dataset or self.dataset()).schema
+        return {f.name: arrow_kind(f.type) for f in schema} | dict(self.kinds)
+
+    def window_filter(self, dataset: ds.Dataset, window: TimeWindow) -> ds.Expression:
+        """The pushed-down filter: the time range, and the partitions that can hold it."""
+        schema = dataset.schema
+        if self.timestamp_column not in schema.names:
+            raise SourceError(
+                f"timestamp_column: {self.timestamp_column!r} is not a column of {self.path!r} "
+                f"(columns: {', '.join(schema.names)})"
+            )
+        stamp_type = schema.field(self.timestamp_column).type
+        field = ds.field(self.timestamp_column)
+        expression = (field >= _scalar(window.start, stamp_type)) & (
+            field < _scalar(window.end, stamp_type)
+        )
+        if self.partition_column is not None:
+            if self.partition_column not in schema.names:
+                raise SourceError(
+                    f"partition_column: {self.partition_column!r} is not a partition key of "
+                    f"{self.path!r}"
+                )
+            values = _partition_values(window, self.partition_format, self.partition_step_hours)
+            part_type = schema.field(self.partition_column).type
+            options = (
+                pa.array(values).cast(part_type)
+                if not pa.types.is_string(part_type)
+                else pa.array(values)
+            )
+            expression = ds.field(self.partition_column).isin(options) & expression
+        return expression
+
+    def read_window(
+        self,
+        window: TimeWindow,
+        columns: Sequence[str] | None = None,
+        row_cap: int = DEFAULT_ROW_CAP,
+        seed: int = DEFAULT_SEED,
+    ) -> WindowFrame:
+        """The window's rows (``columns``, or all), sampled to ``row_cap``."""
+        dataset = self.dataset()
+        names = list(columns) if columns is not None else list(dataset.schema.names)
+        unknown = [n for n in names if n not in dataset.schema.names]
+        if unknown:
+            raise SourceError(f"columns: not in {self.path!r}: {', '.join(unknown)}")
+        scanner = dataset.scanner(
+            columns=names, filter=self.window_filter(dataset, window), batch_size=BATCH_ROWS
+        )
+
+        def chunks() -> Iterator[pd.DataFrame]:
+            for batch in scanner.to_batches():
+                if batch.num_rows:
+                    yield batch.to_pandas()
+
+        try:
+            kept, seen = sample_stream(chunks(), row_cap, seed)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise SourceError(f"path: reading {self.path!r} failed: {error}") from None
+        if kept is None:
+            kept = pa.Table.from_batches(
+                [], schema=pa.schema([dataset.schema.field(n) for n in names])
+            ).to_pandas()
+        if self.timestamp_column in kept.columns and len(kept):
+            kept[self.timestamp_column] = pd.to_datetime(kept[self.timestamp_column], utc=True)
+        kinds = self.schema_kinds(dataset)
+        return WindowFrame(
+            kept,
+            rows_read=seen,
+            rows_sampled=len(kept),
+            kinds={n: kinds[n] for n in names if n in kinds},
+            window=window,
+        )
+
+    def check(self) -> None:
+        """Open the dataset and read its schema; raise ``SourceError`` if that fails."""
+        dataset = self.dataset()
+        if self.timestamp_column not in dataset.schema.names:
+            raise SourceError(f"timestamp_column: {self.timestamp_column!r} is not a column")
+
+
+def _scalar(moment: datetime, data_type: pa.DataType) -> pa.Scalar[Any]:
+    """``moment`` (UTC) as a scalar comparable with the column: naive columns hold UTC."""
+    if pa.types.is_timestamp(data_type):
+        value = moment if data_type.tz else moment.replace(tzinfo=None)
+        return pa.scalar(value, type=pa.timestamp("us", tz=data_type.tz)).cast(data_type)
+    if pa.types.is_date(data_type):
+        return pa.scalar(moment.date(), type=data_type)
+    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
+        raise SourceError(
+            "timestamp_column: holds text, not timestamps; store ISO-8601 times that the "
+            "reader parses (CSV/JSON) or a timestamp type (Parquet)"
+        )
+    raise SourceError(f"timestamp_column: has type {data_type}, not a timestamp")
+
+
+def _partition_values(window: TimeWindow, fmt: str, step_hours: float) -> list[str]:
+    """Every partition value a window touches (each partition covers ``step_hours``)."""
+    step = timedelta(hours=step_hours)
+    epoch = datetime(1970, 1, 1, tzinfo=window.start.tzinfo)
+    slots = int((window.start - epoch) / step)
+    moment = epoch + slots * step
+    values: list[str] = []
+    while moment < window.end or not values:
+        values.append(moment.strftime(fmt))
+        moment += step
+    return sorted(set(values))
