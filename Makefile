@@ -59,3 +59,9 @@ bench: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) outbox .pytest_cache .mypy_cache .ruff_cache
+
+# A fleet of 1,000 models on a Prefect server on PostgreSQL with process workers
+# (loads its table once, ~10M rows; takes a while: not part of `make bench`).
+.PHONY: bench-fleet
+bench-fleet: $(STAMP)
+	@$(PY) benchmarks/fleet.py $(BENCH_ARGS)

@@ -47,9 +47,10 @@ from flows.artifacts import artifact_key, publish_summary, publish_table
 from flows.dispatch import fail_if_undelivered, send_alerts
 from flows.hooks import MONITOR_WHAT_TO_DO, failure_event
 from flows.monitors import monitoring_flow
+from flows.sources import resolve_config
 from slack_alerts import SafetyEvent, SeverityLevel
 from slack_alerts.fleet import Fleet, FleetModel, read_fleet, run_check, shard
-from slack_alerts.live import CheckResult, LiveModelConfig
+from slack_alerts.live import CheckResult
 from slack_alerts.models import Alert
 from slack_alerts.pipeline import AlertStatus
 from slack_alerts.text import redact_secrets
@@ -95,21 +96,10 @@ class FleetRunReport(BaseModel):
         return sum(1 for m in self.models if m.status == status)
 
 
-def resolved_config(model: FleetModel) -> LiveModelConfig:
-    """The model's config with connector block names resolved into credentials."""
-    import importlib
-
-    try:
-        resolve = importlib.import_module("flows.sources").resolve_source
-    except (ImportError, AttributeError):  # no connector support on this branch yet
-        return model.config
-    return model.config.model_copy(update={"source": resolve(model.config.source)})
-
-
 @task(name="check-model", cache_policy=NO_CACHE, task_run_name="{kind}-{model_id}")
 def check_model(kind: str, model_id: str, model: FleetModel, slot: datetime) -> CheckResult:
     """One model's check for the slot ending at ``slot`` (raises what the check raises)."""
-    return run_check(kind, resolved_config(model), slot)
+    return run_check(kind, resolve_config(model.config), slot)
 
 
 @dataclass

@@ -84,12 +84,12 @@ def validate(path: Path, connect: bool) -> int:
         print(f"  {run.kind:12} {run.cron:15} {len(run.models)} model(s)")
     if not connect:
         return 0
-    from flows.fleet import resolved_config
+    from flows.sources import resolve_config
 
     failed = 0
     for model in fleet.models:
         try:
-            resolved_config(model).source.check()
+            resolve_config(model.config).source.check()
         except Exception as exc:
             failed += 1
             print(f"  {model.id}: source does not answer: {_safe(exc)}")

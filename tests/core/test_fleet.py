@@ -226,3 +226,22 @@ def test_select_names_unknown_models() -> None:
     assert [m.id for m in fleet.select(["los-v1"]).models] == ["los-v1"]
     with pytest.raises(KeyError, match="nope"):
         fleet.select(["nope"])
+
+
+def test_sample_fleet_finds_the_drifting_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    from slack_alerts.fleet import read_fleet, run_check
+
+    monkeypatch.chdir(ROOT)  # the sample's paths are relative to the repository
+    fleet = read_fleet("examples/fleet.yaml")
+    slot = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    drifting = {}
+    for model in fleet.models:
+        result = run_check("drift", model.config, slot)
+        assert result.rows_read == 25 * 150  # the slot's hour and the 24 before it
+        drifting[model.id] = bool(result.alerts)
+    assert drifting == {
+        "sepsis-risk-v3": True,
+        "readmission-v2": False,
+        "los-v1": False,
+        "triage-v5": False,
+    }

@@ -14,6 +14,7 @@ uses any more.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -76,6 +77,21 @@ def fleet_table(postgres_url: str) -> str:
 def prefect_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     with LocalPrefectServer(ROOT, tmp_path) as server:
         yield server.env
+
+
+def _python_long(code: str, env: dict[str, str]) -> str:
+    # Starting three flow-run processes takes minutes on a loaded 2-core machine.
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=660,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
 
 
 def _slack_alerts(args: list[str], env: dict[str, str]) -> str:
@@ -148,10 +164,10 @@ def test_fleet_of_20_models_on_two_workers(
                     tmp_path / f"{name}.log",
                 )
             _wait_for_workers(tmp_path, ("worker-runs", "worker-a", "worker-b"))
-            parent = _python(
+            parent = _python_long(
                 "from datetime import datetime\n"
                 "from prefect.deployments import run_deployment\n"
-                f"run = run_deployment({drift_name!r}, timeout=240, poll_interval=2,\n"
+                f"run = run_deployment({drift_name!r}, timeout=600, poll_interval=2,\n"
                 f"    scheduled_time=datetime.fromisoformat({SLOT!r}))\n"
                 "print(run.id, run.state.type.value)\n",
                 env,
@@ -200,4 +216,5 @@ def test_fleet_of_20_models_on_two_workers(
         assert any(BROKEN in t and "failed" in t.lower() for t in texts), texts
         assert any(DRIFTING in t for t in texts), texts
         healthy = [m for m in MODELS if m not in (BROKEN, DRIFTING)]
-        assert not any(m in t for m in healthy for t in texts)
+        mentioned = {m for m in healthy for t in texts if re.search(rf"\b{m}\b", t)}
+        assert not mentioned, texts
