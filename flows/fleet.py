@@ -217,6 +217,8 @@ def _slot(at: datetime | str | None) -> datetime:
     if at is not None:
         return as_utc(datetime.fromisoformat(at) if isinstance(at, str) else at)
     scheduled = runtime_flow_run.scheduled_start_time
+    if isinstance(scheduled, datetime):
+        return as_utc(scheduled)
     return as_utc(datetime.fromisoformat(str(scheduled)))
 
 

@@ -245,3 +245,31 @@ def test_sample_fleet_finds_the_drifting_model(monkeypatch: pytest.MonkeyPatch) 
         "los-v1": False,
         "triage-v5": False,
     }
+
+
+def test_validate_connect_names_the_source_that_does_not_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlalchemy as sa
+
+    from flows.cli import main
+
+    database = tmp_path / "log.db"
+    engine = sa.create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE log (ts TIMESTAMP, f00 REAL)"))
+    engine.dispose()
+    path = tmp_path / "fleet.yaml"
+    path.write_text(
+        "defaults:\n"
+        '  checks: {drift: "0 * * * *"}\n'
+        f"  source: {{kind: sql, url: 'sqlite:///{database}', table: log, timestamp_column: ts}}\n"
+        "models:\n"
+        "  - {id: good}\n"
+        "  - {id: gone, source: {table: no_such_table}}\n"
+    )
+    assert main(["fleet", "validate", str(path), "--connect"]) == 1
+    out = capsys.readouterr()
+    assert "gone: source does not answer: SourceError: table: no table 'no_such_table'" in out.out
+    assert "good:" not in out.out
+    assert "1 of 2 source(s) did not answer" in out.err
