@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean bench-live
 
 $(PY):
 	@echo "==> creating $(VENV) with $(PYTHON)"
@@ -65,3 +65,7 @@ clean:
 .PHONY: bench-fleet
 bench-fleet: $(STAMP)
 	@$(PY) benchmarks/fleet.py $(BENCH_ARGS)
+
+# Live-data benchmark (PostgreSQL on 127.0.0.1; caches its 1M and 10M tables between runs).
+bench-live: $(STAMP)
+	@$(PY) benchmarks/live.py $(BENCH_ARGS)

@@ -7,7 +7,6 @@ handled error, 2 on a usage error (argparse).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from flows import fleet_cli
+from flows.backfill import add_parser as add_backfill_parser
+from flows.backfill import run_backfill
 from flows.local_api import LocalApiError, start_local_api
 from flows.server import (
     ServerRequired,
@@ -92,54 +93,27 @@ def run_demo(outbox: Path, webhook: str | None) -> int:
     data = sample_dir()
     target = webhook or ("SLACK_WEBHOOK_URL" if os.environ.get("SLACK_WEBHOOK_URL") else None)
     where = f"Slack via {target}" if target else f"the local preview in {outbox}"
-    print(f"slack-alerts demo: three monitoring flows on {data}, alerts to {where}")
+    print(f"slack-alerts demo: the monitoring flows on live and sample data, alerts to {where}")
 
     api_url = configured_api_url()
     if api_url:
-        started = _step(1, 4, f"Prefect API: {api_url} (PREFECT_API_URL)")
+        started = _step(1, 3, f"Prefect API: {api_url} (PREFECT_API_URL)")
         _check_api(api_url)
         _done(started, "answering")
     else:
-        started = _step(1, 4, "Prefect API: none configured, starting Prefect's local API")
+        started = _step(1, 3, "Prefect API: none configured, starting Prefect's local API")
         try:
             local = start_local_api()
         except LocalApiError as exc:
             raise CliError(str(exc)) from None
         _done(started, f"ready on {local}")
-    from flows import drift_monitoring_flow, fairness_monitoring_flow, security_monitoring_flow
+    from flows import security_monitoring_flow
+    from flows.demo import run_live_demo
 
-    metrics = json.loads((data / "metrics.json").read_text())
-    reports: list[Any] = []
-    started = _step(2, 4, "Drift: sepsis-risk-v3, reference vs current week, and AUROC")
-    reports.append(
-        drift_monitoring_flow(
-            "sepsis-risk-v3",
-            "Sepsis early warning",
-            str(data / "reference.csv"),
-            str(data / "current.csv"),
-            metrics["baseline"],
-            metrics["current"],
-            webhook,
-        )
-    )
-    _done(started, f"drifted: {', '.join(reports[-1].drifted_features) or 'none'}")
-    started = _step(3, 4, "Fairness (FAVES): readmission-v2 across ethnicity groups")
-    reports.append(
-        fairness_monitoring_flow(
-            "readmission-v2",
-            "30-day readmission",
-            "y_true",
-            "y_pred",
-            "ethnicity",
-            webhook=webhook,
-            data=str(data / "predictions.csv"),
-        )
-    )
-    _done(
-        started,
-        f"findings: {', '.join(f['violation_type'] for f in reports[-1].findings) or 'none'}",
-    )
-    started = _step(4, 4, "Security: scanning the model-service audit log")
+    started = _step(2, 3, "Drift and fairness: four hourly scheduled runs on an embedded database")
+    reports: list[Any] = run_live_demo(webhook)
+    _done(started, f"{len(reports)} flow runs")
+    started = _step(3, 3, "Security: scanning the model-service audit log")
     reports.append(
         security_monitoring_flow(
             str(data / "audit_log.jsonl"), webhook, str(data / "security_rules.json")
@@ -397,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     save.add_argument("--overwrite", action="store_true", help="replace a block of that name")
     commands.add_parser("limits", help="show the per-model limits on the Prefect server")
     fleet_cli.register(commands)
+    add_backfill_parser(commands)
     args = parser.parse_args(argv)
     quiet_temporary_servers()
     try:
@@ -416,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             return save_webhook(args.name, args.overwrite)
         if args.command == "fleet":
             return fleet_cli.main(args)
+        if args.command == "backfill":
+            return run_backfill(args)
         return limits()
     except (CliError, ServerRequired) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ fairness use the labels known when they run (labels arrive late by nature).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -267,9 +268,12 @@ def run_drift_check(config: LiveModelConfig, scheduled_time: datetime) -> CheckR
     result = CheckResult("drift", config.model_id, as_utc(scheduled_time))
     schema = config.source.schema_kinds()
     features = config.feature_columns(schema)
+    began = time.perf_counter()
     current = _read(config, current_window, features)
     reference = _read(config, reference_window, features)
+    read_seconds = time.perf_counter() - began
     result.add_windows(current=current, reference=reference)
+    result.report["seconds"] = {"read": read_seconds, "statistics": 0.0}
     for name, frame in (("current", current), ("reference", reference)):
         if frame.empty:
             result.not_estimable.append(
@@ -277,6 +281,7 @@ def run_drift_check(config: LiveModelConfig, scheduled_time: datetime) -> CheckR
             )
     if result.not_estimable:
         return result
+    began = time.perf_counter()
     kinds = {n: k for n, k in (schema | current.kinds).items() if n in features}
     table = feature_drift(
         reference.frame[features], current.frame[features], config.drift, kinds=kinds
@@ -293,6 +298,7 @@ def run_drift_check(config: LiveModelConfig, scheduled_time: datetime) -> CheckR
         for f, r in table.iterrows()
         if pd.isna(r["p_value"]) and r["note"]
     ]
+    result.report["seconds"]["statistics"] = time.perf_counter() - began
     result.report["features"] = _records(table)
     result.report["drifted_features"] = [str(f) for f in table.index[table["drifted"]]]
     return result

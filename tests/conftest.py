@@ -69,7 +69,12 @@ def prefect_api() -> Iterator[str]:
     )
     from prefect.testing.utilities import prefect_test_harness
 
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness():
+    # Prefect's 30 s start-up budget is too short when the harness creates its
+    # database on 2 cores that are busy with other test processes.
+    with (
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        prefect_test_harness(server_startup_timeout=180),
+    ):
         yield str(PREFECT_API_URL.value())
 
 

@@ -184,3 +184,48 @@ def write_sample_data(target: Path) -> int:
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/sample")
     print(f"wrote sample data to {out} ({write_sample_data(out) / 1024:.0f} KiB)")
+
+
+def inference_log(
+    start: datetime,
+    hours: int,
+    incident_from: datetime,
+    incident_until: datetime,
+    rows_per_hour: int = 300,
+    seed: int = 13,
+) -> pd.DataFrame:
+    """An hourly inference log with labels, where drift and a fairness drop share one incident.
+
+    Columns: ``prediction_id``, ``scored_at`` (UTC), ``age``, ``lactate``,
+    ``site`` (A/B/C), ``score``, ``label``. From ``incident_from`` to
+    ``incident_until``, ``age`` shifts by +15 years (drift) and the model
+    misses most positive cases at site ``C`` (a fairness and safety drop).
+    """
+    rng = np.random.default_rng(seed)
+    n = hours * rows_per_hour
+    offsets = np.arange(n) * (3600.0 / rows_per_hour)
+    scored_at = pd.Timestamp(start) + pd.to_timedelta(offsets, unit="s")
+    # Sites in turn and 30% positives at each, so that a quiet hour is fair by construction
+    # and only the planted incident moves the fairness metrics.
+    index = np.arange(n)
+    site = np.array(["A", "B", "C"])[index % 3]
+    label = ((index // 3) % 10 < 3).astype(float)
+    score = np.clip(0.25 + 0.5 * label + rng.normal(0, 0.15, n), 0.0, 1.0)
+    age = rng.normal(62, 12, n)
+    incident = (scored_at >= pd.Timestamp(incident_from)) & (
+        scored_at < pd.Timestamp(incident_until)
+    )
+    age = np.where(incident, age + 15, age)
+    missed = incident & (site == "C") & (label == 1)
+    score = np.where(missed, np.clip(0.3 + rng.normal(0, 0.1, n), 0.0, 1.0), score)
+    return pd.DataFrame(
+        {
+            "prediction_id": np.arange(n),
+            "scored_at": scored_at,
+            "age": age.round(1),
+            "lactate": rng.gamma(2.0, 1.0, n).round(2),
+            "site": site,
+            "score": score.round(4),
+            "label": label,
+        }
+    )

@@ -113,4 +113,6 @@ def test_serve_builds_the_same_deployments(
     assert not set(deployments) & {d["name"] for d in document["deployments"]}
     assert deployments["drift-hourly-served"].schedules[0].schedule.cron == "0 * * * *"
     assert deployments["security-5min-served"].schedules[0].schedule.cron == "*/15 * * * *"
-    assert deployments["fairness-daily-served"].parameters["sensitive_features"] == "ethnicity"
+    assert deployments["fairness-daily-served"].parameters["live"]["sensitive_features"] == [
+        "ethnicity"
+    ]

@@ -33,6 +33,13 @@ pytestmark = pytest.mark.slow
 # CRITICAL alerts bypass the rate limit by design; keep the sample drift at WARNING
 # so every alert of this test goes through the limit.
 WARNING_ONLY = {"psi_critical": 10.0, "performance_critical_drop": 0.9}
+SAMPLE_DRIFT = {
+    "live": None,
+    "reference": "data/sample/reference.csv",
+    "current": "data/sample/current.csv",
+    "baseline_metrics": {"auroc": 0.86, "accuracy": 0.81},
+    "current_metrics": {"auroc": 0.78, "accuracy": 0.80},
+}
 
 
 @pytest.fixture
@@ -122,6 +129,7 @@ def test_rate_limit_holds_across_two_workers(
                 )
             _wait_for_workers(tmp_path, ("worker-a", "worker-b"))
             parameters = {"model_id": model_id, "webhook": "dist-hook", "thresholds": WARNING_ONLY}
+            parameters |= SAMPLE_DRIFT  # the deployment reads a live source: run on the files
             ids = json.loads(
                 _python(
                     "import json\n"

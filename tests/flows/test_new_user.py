@@ -10,6 +10,7 @@ server for what the commands should have put there.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -28,6 +29,7 @@ import pytest
 from flows.server import DEFAULT_SERVER_API
 from flows.testing import LocalPrefectServer, ProcessGroup
 from slack_alerts.testing import LocalWebhookServer
+from tests.flows.test_distributed import SAMPLE_DRIFT
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -324,6 +326,9 @@ def test_serve_py_leaves_the_work_pool_deployments_alone(
             "drift-monitoring/drift-hourly",
             "--param",
             "webhook=ml-alerts",
+            # The deployment reads a live table (a connector block): run it on the sample files.
+            "--params",
+            json.dumps(SAMPLE_DRIFT),
         ],
         env,
     )

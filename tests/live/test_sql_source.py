@@ -199,7 +199,11 @@ def test_labels_arriving_move_a_window_from_not_enough_labels_to_judged(
             "label_column": "outcome",
         },
         current="last 27 hours",
-        reference=f"{(end - timedelta(days=4)).isoformat()}/{(end - timedelta(days=1)).isoformat()}",
+        reference={
+            "kind": "fixed",
+            "start": end - timedelta(days=4),
+            "end": end - timedelta(days=1),
+        },
         performance={"min_labels": 300},
     )
     current = scored[scored["ts"] >= pd.Timestamp(end - timedelta(days=1))]
