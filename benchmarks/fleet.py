@@ -303,8 +303,12 @@ def counted_requests(api_url: str, webhook_url: str) -> Iterator[dict[str, Any]]
 
 def profile(env: dict[str, str], fleet_file: Path, models: int, webhook_url: str) -> dict[str, Any]:
     """One shard of ``models`` models run in this process, everything counted."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     for key, value in env.items():
-        os.environ[key] = value
+        if key.startswith("SLACK_"):
+            os.environ[key] = value  # the outboxes of the server's workdir
+
     from flows.fleet import fleet_shard_flow
     from slack_alerts.checks.drift import feature_drift
     from slack_alerts.fleet import read_fleet
@@ -328,7 +332,11 @@ def profile(env: dict[str, str], fleet_file: Path, models: int, webhook_url: str
     small = fleet_file.with_name("profile.yaml")
     text = fleet_file.read_text().split("models:\n")[0] + "models:\n"
     small.write_text(text + "".join(f"  - {{id: {m.id}}}\n" for m in sample))
-    with counted_requests(env["PREFECT_API_URL"], webhook_url) as totals:
+    api = env["PREFECT_API_URL"]
+    with (
+        temporary_settings(updates={PREFECT_API_URL: api}),
+        counted_requests(api, webhook_url) as totals,
+    ):
         started = time.perf_counter()
         fleet_shard_flow(str(small), "drift", "0 * * * *", 0, 1, SLOT.isoformat(), 4)
         wall = time.perf_counter() - started
