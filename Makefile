@@ -65,6 +65,12 @@ bench-interactions: $(STAMP)
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) outbox .pytest_cache .mypy_cache .ruff_cache
 
+# A fleet of 1,000 models on a Prefect server on PostgreSQL with process workers
+# (loads its table once, ~10M rows; takes a while: not part of `make bench`).
+.PHONY: bench-fleet
+bench-fleet: $(STAMP)
+	@$(PY) benchmarks/fleet.py $(BENCH_ARGS)
+
 # Live-data benchmark (PostgreSQL on 127.0.0.1; caches its 1M and 10M tables between runs).
 bench-live: $(STAMP)
 	@$(PY) benchmarks/live.py $(BENCH_ARGS)

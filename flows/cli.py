@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from flows import fleet_cli
 from flows.backfill import add_parser as add_backfill_parser
 from flows.backfill import run_backfill
 from flows.local_api import LocalApiError, start_local_api
@@ -392,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=3000, help="port to listen on")
     serve.add_argument("--socket-mode", action="store_true", help="use the block's app token")
+    fleet_cli.register(commands)
     add_backfill_parser(commands)
     args = parser.parse_args(argv)
     quiet_temporary_servers()
@@ -416,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             from flows import interactions
 
             return interactions.serve(args.bot, args.host, args.port, args.socket_mode)
+        if args.command == "fleet":
+            return fleet_cli.main(args)
         if args.command == "backfill":
             return run_backfill(args)
         return limits()

@@ -35,6 +35,11 @@ from slack_alerts.text import untrusted_text
 
 logger = get_logger("slack_alerts.hooks")
 
+MONITOR_WHAT_TO_DO = (
+    "this model is not being monitored until the check runs again; open the run's "
+    "logs (a missing or unreadable source, a broken check), fix it, and re-run"
+)
+
 StateHook = Callable[[Any, FlowRun | TaskRun, State[Any]], None]
 
 
@@ -62,13 +67,17 @@ def failure_event(
     severity: SeverityLevel,
     *,
     what_to_do: str = "open the run's logs, fix the cause, then run it again",
+    model_id: str | None = None,
 ) -> SafetyEvent:
-    """The alert for a failed or crashed run (a pure function of its inputs)."""
+    """The alert for a failed or crashed run (a pure function of its inputs).
+
+    ``model_id`` defaults to the run's ``model_id`` parameter, else the flow's name.
+    """
     is_flow = isinstance(run, FlowRun)
     what = "flow" if is_flow else "task"
     name = str(getattr(owner, "name", None) or run.name)
     parameters = getattr(run, "parameters", None) or {}
-    model_id = str(parameters.get("model_id") or name)[:MAX_ID_LENGTH]
+    model_id = str(model_id or parameters.get("model_id") or name)[:MAX_ID_LENGTH]
     state_name = (state.name or state.type.value).lower()
     metadata: dict[str, Any] = {
         what: name,
@@ -139,10 +148,7 @@ def monitor_failure_hook(flow: Any, flow_run: FlowRun, state: State[Any]) -> Non
             flow_run,
             state,
             SeverityLevel.CRITICAL,
-            what_to_do=(
-                "this model is not being monitored until the check runs again; open the run's "
-                "logs (a missing or unreadable source, a broken check), fix it, and re-run"
-            ),
+            what_to_do=MONITOR_WHAT_TO_DO,
         )
         _notify(webhook, event, flow_run)
     except Exception as exc:  # a hook must never change the run's outcome

@@ -209,3 +209,46 @@ class LocalWebhookServer:
                     self.close_connection = True
 
         return Handler
+
+
+def fleet_inference_log(
+    model_ids: Iterable[str],
+    end: Any,
+    hours: int,
+    rows_per_hour: int,
+    features: int,
+    *,
+    drifted: Iterable[str] = (),
+    seed: int = 0,
+) -> Any:
+    """A synthetic inference log of many models in one table (a pandas DataFrame).
+
+    Columns: ``model_id``, ``ts`` (UTC, ``rows_per_hour`` rows in each of the
+    ``hours`` hours before ``end``), ``f00``... (``features`` floats, N(0, 1)),
+    ``score`` (in [0, 1]) and ``label`` (0/1). Models in ``drifted`` have
+    every feature shifted by +1 sd in the last hour. Deterministic for a seed.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    ids = list(model_ids)
+    shifted = set(drifted)
+    per_model = hours * rows_per_hour
+    last = pd.Timestamp(end)
+    last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")
+    offsets = np.repeat(np.arange(hours, 0, -1), rows_per_hour) * 3600.0
+    frames = []
+    for model_id in ids:
+        values = rng.standard_normal((per_model, features))
+        seconds = offsets - rng.uniform(0, 3600.0, per_model)
+        if model_id in shifted:
+            values[seconds <= 3600.0] += 1.0
+        score = 1.0 / (1.0 + np.exp(-values[:, 0]))
+        frame = pd.DataFrame(values, columns=[f"f{i:02d}" for i in range(features)])
+        frame.insert(0, "ts", last - pd.to_timedelta(seconds, unit="s"))
+        frame.insert(0, "model_id", model_id)
+        frame["score"] = score
+        frame["label"] = (rng.uniform(size=per_model) < score).astype(np.int64)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
