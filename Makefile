@@ -37,9 +37,14 @@ typecheck: $(STAMP)
 	@echo "==> mypy"
 	@$(VENV)/bin/mypy
 
+# Two workers: most of the suite waits on servers and subprocesses, so two
+# processes keep both cores busy. One test file stays on one worker (its
+# module fixtures start servers once).
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 pytest: $(STAMP)
 	@echo "==> pytest"
-	@$(VENV)/bin/pytest
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
