@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -167,7 +167,9 @@ def security_monitoring_flow(
     return report
 
 
-_AUDIT: TypeAdapter[AuditFileSource | AuditSqlSource] = TypeAdapter(AuditSource)  # type: ignore[arg-type]
+# An Annotated union: mypy's view of TypeAdapter's argument differs between cold
+# and warm caches, so the argument is Any and the result typed here.
+_AUDIT: TypeAdapter[AuditFileSource | AuditSqlSource] = TypeAdapter(cast(Any, AuditSource))
 
 
 @task(name="scan-audit-source", cache_policy=NO_CACHE)
