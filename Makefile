@@ -37,10 +37,10 @@ typecheck: $(STAMP)
 	@echo "==> mypy"
 	@$(VENV)/bin/mypy
 
-# Two workers: most of the suite waits on servers and subprocesses, so two
-# processes keep both cores busy. One test file stays on one worker (its
-# module fixtures start servers once).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Three workers on two cores: most of the suite waits on servers and
+# subprocesses. One test file stays on one worker (its module fixtures start
+# servers once); end-to-end files start first (tests/conftest.py).
+PYTEST_ARGS ?= -n 3 --dist loadfile
 
 pytest: $(STAMP)
 	@echo "==> pytest"

@@ -106,3 +106,13 @@ def postgres_url() -> Iterator[str]:
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end (``slow``) test files first.
+
+    Under ``make test``'s two workers, a long file that starts last runs alone
+    while the other worker idles; started first, it overlaps the short ones.
+    The order within each group is kept (a stable sort).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -3,7 +3,7 @@
 Prefect's client retries a failing request up to five times with growing
 waits, so one call to a dead or black-holed API can take over a minute. The
 pipeline's control-plane calls (limits, locks, state) must be bounded
-instead: here each call runs with one client retry and a short HTTP timeout,
+instead: here each call runs with two client retries and a short HTTP timeout,
 and the caller stops waiting after ``timeout_seconds`` whatever happens
 (the abandoned call finishes, or fails, on a background thread).
 
@@ -75,7 +75,10 @@ class ControlPlane:
             settings = self._settings.get(key)
             if settings is None:
                 updates: dict[Any, Any] = {
-                    PREFECT_CLIENT_MAX_RETRIES: 1,
+                    # Two retries (about 2 s + 4 s of Prefect's backoff) fit in the
+                    # bound and ride out a busy server's 503s, which would
+                    # otherwise fail open into duplicate messages.
+                    PREFECT_CLIENT_MAX_RETRIES: 2,
                     PREFECT_API_REQUEST_TIMEOUT: self.timeout_seconds,
                 }
                 if self.api_url is not None:

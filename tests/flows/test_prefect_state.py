@@ -74,10 +74,16 @@ def test_requests_per_model_are_a_small_constant(
     control.requests.clear()
     pipeline.submit(features, healthy)  # 10 new, 10 already firing, 2,000 healthy
     # lock, read the log, one rate slot, save it, unlock: whatever the fingerprint count.
-    assert len(control.requests) <= 5, control.requests
+    assert len(per_model(control.requests)) <= 5, control.requests
     control.requests.clear()
     pipeline.submit(features, healthy)  # all deduplicated: no rate slot
-    assert len(control.requests) <= 4, control.requests
+    assert len(per_model(control.requests)) <= 4, control.requests
+
+
+def per_model(requests: list[str]) -> list[str]:
+    # A Prefect client fetches a CSRF token once, when it is created (one per
+    # control-plane thread, and a pool may start a new thread): not per model.
+    return [r for r in requests if r != "GET /api/csrf-token"]
 
 
 def test_a_large_run_is_bounded_in_size_and_time(

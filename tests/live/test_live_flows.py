@@ -48,6 +48,7 @@ def _append(path: Path, lines: list[str]) -> None:
         handle.write("".join(line + "\n" for line in lines))
 
 
+@pytest.mark.slow
 def test_a_worker_killed_between_scan_and_send_loses_nothing_and_posts_nothing_twice(
     tmp_path: Path, prefect_env: dict[str, str], webhook_server: LocalWebhookServer
 ) -> None:
