@@ -75,6 +75,19 @@ def _rules(rules: SecurityRules | dict[str, Any] | str | Path | None) -> Securit
     return SecurityRules.model_validate(loaded)
 
 
+def incident_row(event: SafetyEvent) -> dict[str, Any]:
+    """One incident as the report and the artifact table show it."""
+    return {
+        "rule": event.event_type,
+        "severity": event.severity.value,
+        "model_id": event.model_id,
+        "incident_id": event.metadata["incident_id"],
+        "first_seen": event.metadata["first_seen"],
+        "records": event.metadata["records"],
+        "description": event.description,
+    }
+
+
 @monitoring_flow("security-monitoring")
 def security_monitoring_flow(
     events: str | Path | list[Any] | None = None,
@@ -115,18 +128,7 @@ def security_monitoring_flow(
         len(result.events),
     )
     models = sorted({e.model_id for e in result.events}) or ["(none)"]
-    incidents = [
-        {
-            "rule": e.event_type,
-            "severity": e.severity.value,
-            "model_id": e.model_id,
-            "incident_id": e.metadata["incident_id"],
-            "first_seen": e.metadata["first_seen"],
-            "records": e.metadata["records"],
-            "description": e.description,
-        }
-        for e in result.events
-    ]
+    incidents = [incident_row(e) for e in result.events]
     sent = send_alerts(result.events, webhook)
     report = SecurityReport(
         flow="security-monitoring",
@@ -220,18 +222,7 @@ def _incremental(
         records=result.report["records"],
         malformed=result.report["malformed"],
         by_rule=result.report["by_rule"],
-        incidents=[
-            {
-                "rule": e.event_type,
-                "severity": e.severity.value,
-                "model_id": e.model_id,
-                "incident_id": e.metadata["incident_id"],
-                "first_seen": e.metadata["first_seen"],
-                "records": e.metadata["records"],
-                "description": e.description,
-            }
-            for e in events
-        ],
+        incidents=[incident_row(e) for e in events],
         live=live_fields([result], moment) | {"watermark": new_mark.model_dump(mode="json")},
     )
     lines = [
