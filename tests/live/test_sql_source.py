@@ -83,8 +83,16 @@ def config(postgres_url: str, engine: sa.Engine) -> LiveModelConfig:
 
 
 def _stats(engine: sa.Engine) -> tuple[int, int]:
+    """The table's (sequential scans, tuples fetched by index), as the server counts them.
+
+    A backend sends its counts to the server at most once a second, and only at a
+    transaction's end: the index builds of the fixture (which count as sequential
+    scans) may still be pending. Forcing the flush and committing before reading
+    makes this backend's counts visible; a new transaction reads a fresh snapshot.
+    """
     with engine.connect() as connection:
         connection.execute(sa.text("SELECT pg_stat_force_next_flush()"))
+        connection.commit()
         row = connection.execute(
             sa.text(
                 "SELECT seq_scan, coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables "
