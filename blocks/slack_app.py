@@ -5,10 +5,17 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
+from blocks.fields import (
+    DashboardUrlTemplate,
+    MentionOnCritical,
+    MinSeverity,
+    RateLimitPerMinute,
+    RedactPii,
+    RepeatIntervalSeconds,
+    RunbookUrlTemplate,
+)
 from blocks.metadata import LOGO_URL
-from blocks.webhook import _inline_severity_enum
 from slack_alerts import SeverityLevel
-from slack_alerts.formatting import normalize_mention
 from slack_alerts.notify.slack_api import SLACK_API_URL, validate_bot_token
 from slack_alerts.text import safe_http_url
 
@@ -86,49 +93,18 @@ class SlackAlertsBot(Block):
         title="Who may acknowledge or silence",
         description="Slack user ids (U…) and user-group ids (S…). Empty: anyone in the channel.",
     )
-    rate_limit_per_minute: int = Field(
-        default=10,
-        ge=1,
-        title="Rate limit per minute (per model)",
-        description="Messages per model per minute, enforced across all workers by the server.",
-    )
-    repeat_interval_seconds: float = Field(
-        default=4 * 3600.0,
-        ge=0,
-        title="Repeat interval (seconds)",
-        description="A firing alert is not sent again within this time; its count grows instead.",
-    )
+    rate_limit_per_minute: RateLimitPerMinute = 10
+    repeat_interval_seconds: RepeatIntervalSeconds = 4 * 3600.0
     send_resolved: bool = Field(
         default=True,
         title="Send resolved notices",
         description="Turn the message green when its alerts' checks are healthy again.",
     )
-    mention_on_critical: str | None = Field(
-        default=None,
-        title="Mention on CRITICAL",
-        description="Who to ping on CRITICAL: here, channel, a user id (U…) or a group (S…).",
-    )
-    redact_pii: bool = Field(
-        default=True,
-        title="Redact PHI/PII",
-        description="Mask emails, phone numbers, SSNs and MRNs before anything leaves the process.",
-    )
-    min_severity: SeverityLevel = Field(
-        default=SeverityLevel.INFO,
-        title="Minimum severity (when used as a route)",
-        description="In a Slack Alerts Router, this route takes alerts of at least this severity.",
-        json_schema_extra=_inline_severity_enum,
-    )
-    dashboard_url_template: str | None = Field(
-        default=None,
-        title="Dashboard URL template",
-        description="Adds an 'Open dashboard' button; fills {model_id}, {fingerprint}, {kind}.",
-    )
-    runbook_url_template: str | None = Field(
-        default=None,
-        title="Runbook URL template",
-        description="Adds an 'Open runbook' button; fills {model_id}, {fingerprint}, {kind}.",
-    )
+    mention_on_critical: MentionOnCritical = None
+    redact_pii: RedactPii = True
+    min_severity: MinSeverity = SeverityLevel.INFO
+    dashboard_url_template: DashboardUrlTemplate = None
+    runbook_url_template: RunbookUrlTemplate = None
     timeout_seconds: float = Field(
         default=10.0, gt=0, title="HTTP timeout (seconds)", description="Timeout of one call."
     )
@@ -149,12 +125,6 @@ class SlackAlertsBot(Block):
     def _valid_app_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("app_token must be an app-level token (xapp-…) with connections:write")
-        return value
-
-    @field_validator("mention_on_critical")
-    @classmethod
-    def _valid_mention(cls, value: str | None) -> str | None:
-        normalize_mention(value)
         return value
 
     @field_validator("allowed_users")

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import anyio.to_thread
 from prefect.blocks.abstract import NotificationBlock, NotificationError
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
+from blocks.fields import (
+    DashboardUrlTemplate,
+    MentionOnCritical,
+    MinSeverity,
+    RateLimitPerMinute,
+    RedactPii,
+    RepeatIntervalSeconds,
+    RunbookUrlTemplate,
+)
 from blocks.metadata import (
     DOCUMENTATION_URL,
     LOGO_URL,
@@ -15,19 +24,7 @@ from blocks.metadata import (
     WEBHOOK_URL_PATTERN,
 )
 from slack_alerts import DurableOutbox, RetryPolicy, SeverityLevel, SlackAlertClient
-from slack_alerts.formatting import normalize_mention
 from slack_alerts.notify.webhook import validate_webhook_url
-
-
-def _inline_severity_enum(schema: dict[str, Any]) -> None:
-    """The severity as an inline enum, so the UI labels it with this field's own title.
-
-    As a ``$ref`` to the shared ``SeverityLevel`` definition, the Prefect UI
-    labelled the field with the definition's title ("SeverityLevel").
-    """
-    schema.pop("$ref", None)
-    schema.pop("allOf", None)
-    schema.update(type="string", enum=[level.value for level in SeverityLevel])
 
 
 class SlackAlertsWebhook(NotificationBlock):
@@ -76,12 +73,7 @@ class SlackAlertsWebhook(NotificationBlock):
     icon_emoji: str | None = Field(
         default=None, title="Icon emoji", description="Bot icon, for example :rotating_light:."
     )
-    rate_limit_per_minute: int = Field(
-        default=10,
-        ge=1,
-        title="Rate limit per minute (per model)",
-        description="Messages per model per minute, enforced across all workers by the server.",
-    )
+    rate_limit_per_minute: RateLimitPerMinute = 10
     burst: int | None = Field(
         default=None,
         ge=1,
@@ -109,54 +101,22 @@ class SlackAlertsWebhook(NotificationBlock):
     timeout_seconds: float = Field(
         default=10.0, gt=0, title="HTTP timeout (seconds)", description="Timeout of one post."
     )
-    mention_on_critical: str | None = Field(
-        default=None,
-        title="Mention on CRITICAL",
-        description="Who to ping on CRITICAL: here, channel, a user id (U…) or a group (S…).",
-    )
-    redact_pii: bool = Field(
-        default=True,
-        title="Redact PHI/PII",
-        description="Mask emails, phone numbers, SSNs and MRNs before anything leaves the process.",
-    )
-    min_severity: SeverityLevel = Field(
-        default=SeverityLevel.INFO,
-        title="Minimum severity (when used as a route)",
-        description="In a Slack Alerts Router, this route takes alerts of at least this severity.",
-        json_schema_extra=_inline_severity_enum,
-    )
-    repeat_interval_seconds: float = Field(
-        default=4 * 3600.0,
-        ge=0,
-        title="Repeat interval (seconds)",
-        description="A firing alert is not sent again within this time; its count grows instead.",
-    )
+    mention_on_critical: MentionOnCritical = None
+    redact_pii: RedactPii = True
+    min_severity: MinSeverity = SeverityLevel.INFO
+    repeat_interval_seconds: RepeatIntervalSeconds = 4 * 3600.0
     send_resolved: bool = Field(
         default=True,
         title="Send resolved notices",
         description="Post a green 'Resolved' message when a firing alert's check is healthy again.",
     )
-    dashboard_url_template: str | None = Field(
-        default=None,
-        title="Dashboard URL template",
-        description="Adds an 'Open dashboard' button; fills {model_id}, {fingerprint}, {kind}.",
-    )
-    runbook_url_template: str | None = Field(
-        default=None,
-        title="Runbook URL template",
-        description="Adds an 'Open runbook' button; fills {model_id}, {fingerprint}, {kind}.",
-    )
+    dashboard_url_template: DashboardUrlTemplate = None
+    runbook_url_template: RunbookUrlTemplate = None
 
     @field_validator("webhook_url")
     @classmethod
     def _valid_url(cls, value: SecretStr) -> SecretStr:
         validate_webhook_url(value.get_secret_value())
-        return value
-
-    @field_validator("mention_on_critical")
-    @classmethod
-    def _valid_mention(cls, value: str | None) -> str | None:
-        normalize_mention(value)
         return value
 
     @property
