@@ -29,7 +29,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.live import URL, ensure_database  # noqa: E402
-from flows.testing import PREFECT, LocalPrefectServer, ProcessGroup  # noqa: E402
+from flows.testing import PREFECT, LocalPrefectServer, ProcessGroup, run_checked  # noqa: E402
 from slack_alerts.testing import LocalWebhookServer, fleet_inference_log  # noqa: E402
 
 SLOT = datetime(2026, 2, 2, 12, tzinfo=UTC)
@@ -126,12 +125,7 @@ def fleet_text(table: str, models: int) -> str:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 900) -> str:
-    done = subprocess.run(  # noqa: S603 - our own commands
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{args[:4]} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return done.stdout
+    return run_checked(args, env, ROOT, timeout)
 
 
 class PeakMemory:

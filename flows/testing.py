@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,6 +43,44 @@ async def _pg(statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def run_checked(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 180) -> str:
+    """Run a command to its end and return its stdout.
+
+    Raises:
+        AssertionError: it exited non-zero; the message holds the command and
+            the last 3,000 characters of its stdout and stderr.
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
+    """
+    done = subprocess.run(  # noqa: S603 - our own commands
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        shown = " ".join(args[:6])
+        raise AssertionError(f"{shown} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def wait_for_workers(log_dir: Path, names: tuple[str, ...], timeout: float = 90) -> None:
+    """Wait until every worker's log (``<log_dir>/<name>.log``) says it started.
+
+    Tests start their workers before any run exists, so every worker gets some.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = [(log_dir / f"{name}.log").read_text() for name in names]
+        if all("started" in log.lower() for log in logs):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"workers did not start within {timeout:.0f} s")
+
+
+def runs_taken(worker_log: str) -> set[str]:
+    """Flow-run ids a worker ran: it submitted them and the server did not abort (another won)."""
+    tried = set(re.findall(r"submitting flow run '([0-9a-f-]{36})'", worker_log))
+    lost = set(re.findall(r"Aborted submission of flow run '([0-9a-f-]{36})'", worker_log))
+    return tried - lost
 
 
 class ProcessGroup:

@@ -12,8 +12,6 @@ stopped by PID.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 import sys
 import time
 import uuid
@@ -24,7 +22,14 @@ from typing import Any
 import httpx
 import pytest
 
-from flows.testing import PREFECT, LocalPrefectServer, ProcessGroup
+from flows.testing import (
+    PREFECT,
+    LocalPrefectServer,
+    ProcessGroup,
+    run_checked,
+    runs_taken,
+    wait_for_workers,
+)
 from slack_alerts.testing import LocalWebhookServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,33 +54,11 @@ def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 180) -> str:
-    done = subprocess.run(
-        [*PREFECT, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, (
-        f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-    )
-    return done.stdout
+    return run_checked([*PREFECT, *args], env, ROOT, timeout)
 
 
 def _python(code: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
+    return run_checked([sys.executable, "-c", code], env, ROOT)
 
 
 def test_rate_limit_holds_across_two_workers(
@@ -127,7 +110,7 @@ def test_rate_limit_holds_across_two_workers(
                     worker_env,
                     tmp_path / f"{name}.log",
                 )
-            _wait_for_workers(tmp_path, ("worker-a", "worker-b"))
+            wait_for_workers(tmp_path, ("worker-a", "worker-b"))
             parameters = {"model_id": model_id, "webhook": "dist-hook", "thresholds": WARNING_ONLY}
             parameters |= SAMPLE_DRIFT  # the deployment reads a live source: run on the files
             ids = json.loads(
@@ -151,7 +134,7 @@ def test_rate_limit_holds_across_two_workers(
             states,
             {k: v[-2000:] for k, v in logs.items()},
         )
-        served = {name: _runs_taken(log) & set(ids) for name, log in logs.items()}
+        served = {name: runs_taken(log) & set(ids) for name, log in logs.items()}
         assert sum(len(v) for v in served.values()) == runs
         assert all(served.values()), f"both workers must run flows: {served}"
 
@@ -181,24 +164,6 @@ def test_rate_limit_holds_across_two_workers(
             f"{pending} pending, "
             f"max {webhook.max_in_window(1.0)} in any second"
         )
-
-
-def _wait_for_workers(log_dir: Path, names: tuple[str, ...], timeout: float = 90) -> None:
-    """Both workers polling before any run exists, so both get some."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        logs = [(log_dir / f"{name}.log").read_text() for name in names]
-        if all("started" in log.lower() for log in logs):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"workers did not start within {timeout:.0f} s")
-
-
-def _runs_taken(worker_log: str) -> set[str]:
-    """Runs a worker ran: it tried to submit them, and the server did not abort (the other won)."""
-    tried = set(re.findall(r"submitting flow run '([0-9a-f-]{36})'", worker_log))
-    lost = set(re.findall(r"Aborted submission of flow run '([0-9a-f-]{36})'", worker_log))
-    return tried - lost
 
 
 def _wait_for_runs(ids: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:

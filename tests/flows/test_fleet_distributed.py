@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -26,10 +25,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from flows.testing import PREFECT, LocalPrefectServer, ProcessGroup
+from flows.testing import (
+    PREFECT,
+    LocalPrefectServer,
+    ProcessGroup,
+    run_checked,
+    runs_taken,
+    wait_for_workers,
+)
 from slack_alerts.fleet import read_fleet, run_check
 from slack_alerts.testing import LocalWebhookServer, fleet_inference_log
-from tests.flows.test_distributed import _cli, _python, _runs_taken, _wait_for_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -81,33 +86,8 @@ def prefect_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         yield server.env
 
 
-def _python_long(code: str, env: dict[str, str]) -> str:
-    # Starting three flow-run processes takes minutes on a loaded 2-core machine.
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=660,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
-
-
 def _slack_alerts(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
+    return run_checked([sys.executable, "-m", "flows.cli", *args], env, ROOT, timeout=240)
 
 
 def test_fleet_of_20_models_on_two_workers(
@@ -116,12 +96,14 @@ def test_fleet_of_20_models_on_two_workers(
     env = prefect_env
     fleet_file = tmp_path / "fleet.yaml"
     with LocalWebhookServer() as webhook:
-        _cli(["work-pool", "create", "slack-alerts", "--type", "process"], env)
-        _python(
-            "from blocks import SlackAlertsWebhook\n"
-            f"SlackAlertsWebhook(webhook_url={webhook.url!r}).save('fleet-hook', overwrite=True)\n",
-            env,
+        run_checked(
+            [*PREFECT, "work-pool", "create", "slack-alerts", "--type", "process"], env, ROOT
         )
+        save_block = (
+            "from blocks import SlackAlertsWebhook\n"
+            f"SlackAlertsWebhook(webhook_url={webhook.url!r}).save('fleet-hook', overwrite=True)\n"
+        )
+        run_checked([sys.executable, "-c", save_block], env, ROOT)
         # A first file also checks data health; the second drops it: its deployment goes.
         fleet_file.write_text(_fleet_text(fleet_table, ', data_health: "30 * * * *"'))
         deploy = ["fleet", "deploy", str(fleet_file), "--shards", "2", "--shard-queue", "shards"]
@@ -165,14 +147,21 @@ def test_fleet_of_20_models_on_two_workers(
                     worker_env,
                     tmp_path / f"{name}.log",
                 )
-            _wait_for_workers(tmp_path, ("worker-runs", "worker-a", "worker-b"))
-            parent = _python_long(
-                "from datetime import datetime\n"
-                "from prefect.deployments import run_deployment\n"
-                f"run = run_deployment({drift_name!r}, timeout=600, poll_interval=2,\n"
-                f"    scheduled_time=datetime.fromisoformat({SLOT!r}))\n"
-                "print(run.id, run.state.type.value)\n",
+            wait_for_workers(tmp_path, ("worker-runs", "worker-a", "worker-b"))
+            # Starting three flow-run processes takes minutes on a loaded 2-core machine.
+            parent = run_checked(
+                [
+                    sys.executable,
+                    "-c",
+                    "from datetime import datetime\n"
+                    "from prefect.deployments import run_deployment\n"
+                    f"run = run_deployment({drift_name!r}, timeout=600, poll_interval=2,\n"
+                    f"    scheduled_time=datetime.fromisoformat({SLOT!r}))\n"
+                    "print(run.id, run.state.type.value)\n",
+                ],
                 env,
+                ROOT,
+                timeout=660,
             ).split()[-2:]
         finally:
             processes.stop_all()
@@ -190,7 +179,7 @@ def test_fleet_of_20_models_on_two_workers(
         assert len(shard_runs) == 2, children
         assert {r["state_type"] for r in shard_runs} == {"COMPLETED"}
         assert {r["parameters"]["at"] for r in shard_runs} == {SLOT}
-        served = {n: _runs_taken(log) & {r["id"] for r in shard_runs} for n, log in logs.items()}
+        served = {n: runs_taken(log) & {r["id"] for r in shard_runs} for n, log in logs.items()}
         assert len(served["worker-a"]) == len(served["worker-b"]) == 1, served
 
         # Every model's check ran exactly once in the slot: its task runs, on the server.
