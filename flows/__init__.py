@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from flows.grouping import AlertGroup, alert_group
 from flows.hooks import slack_failure_hook
+from flows.run_log import send_core_logs_to_run_log
 from flows.replay import ReplayReport, replay_outbox
 from flows.tasks import (
     DeliveryConfigurationError,
@@ -23,6 +24,8 @@ from flows.tasks import (
     send_faves_violation,
     send_safety_event,
 )
+
+send_core_logs_to_run_log()
 
 if TYPE_CHECKING:
     from flows.monitors.drift import DriftReport, drift_monitoring_flow

@@ -1,4 +1,10 @@
-"""Keep webhook secrets out of every log record, ours and the HTTP stack's.
+"""The core's loggers, its warnings, and webhook secrets kept out of every log record.
+
+``logger`` ("slack_alerts") records deliveries and failures. ``warn_and_record`` warns the
+caller through Python's ``warnings`` and records the same text on
+``warnings_logger`` ("slack_alerts.warnings"), which prints nothing by itself
+(the warning already does): an orchestrator attaches a handler to it to put
+these in its run log (``flows.run_log``).
 
 urllib3 logs ``"POST /services/T…/B…/<secret> HTTP/1.1" 200`` at DEBUG on
 our behalf. A filter on its loggers rewrites such records before any handler
@@ -9,10 +15,24 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 
 from slack_alerts.text import redact_secrets
 
 logger = logging.getLogger("slack_alerts")
+warnings_logger = logging.getLogger("slack_alerts.warnings")
+warnings_logger.addHandler(logging.NullHandler())
+warnings_logger.propagate = False  # shown once, as a Python warning, unless a handler is attached
+
+
+def warn_and_record(message: str, category: type[Warning], stacklevel: int = 1) -> None:
+    """``warnings.warn(message, category)`` for the caller, also recorded on ``warnings_logger``.
+
+    ``stacklevel`` counts as in ``warnings.warn`` from the caller of this function.
+    """
+    warnings.warn(message, category, stacklevel=stacklevel + 1)
+    warnings_logger.warning("%s: %s", category.__name__, message)
+
 
 # Loggers that may print a request URL or path for us.
 _HTTP_LOGGERS = (

@@ -60,7 +60,6 @@ import decimal
 import numbers
 import re
 import unicodedata
-import warnings
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,6 +68,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from slack_alerts.logs import warn_and_record
 
 
 class ColumnKind(StrEnum):
@@ -324,7 +325,7 @@ def _declared_kinds(
                 "only), it cannot be declared"
             )
         if str(name) not in names:
-            warnings.warn(
+            warn_and_record(
                 f"kinds[{name!r}]: no column of that name in reference or current; ignored",
                 UnknownColumnWarning,
                 stacklevel=4,

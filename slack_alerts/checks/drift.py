@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ from slack_alerts.checks.twosample import (
     ks_gap,
     wasserstein_sorted,
 )
+from slack_alerts.logs import warn_and_record
 from slack_alerts.models import DriftAlert, SeverityLevel
 
 FloatArray = npt.NDArray[np.float64]
@@ -636,7 +636,7 @@ def performance_drift(
         baseline = _metric_value(baseline_value, "baseline_metrics", metric)
         current = _metric_value(current_value, "current_metrics", metric)
         if normalize_metric_name(metric) not in current_by_key:
-            warnings.warn(
+            warn_and_record(
                 f"metric {metric!r} is in baseline_metrics but not in current_metrics "
                 f"({', '.join(map(repr, current_metrics)) or 'empty'}); it is not compared",
                 MetricNotComparedWarning,
@@ -651,7 +651,7 @@ def performance_drift(
         changes.append(_change(metric, baseline, current, note, limits))
     for key, (metric, value) in current_by_key.items():
         if key not in baseline_keys:
-            warnings.warn(
+            warn_and_record(
                 f"metric {metric!r} is in current_metrics but has no baseline; it is not compared",
                 MetricNotComparedWarning,
                 stacklevel=2,

@@ -36,9 +36,10 @@ the library.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Mapping
 from typing import Literal
+
+from slack_alerts.logs import warn_and_record
 
 Direction = Literal["higher_is_better", "lower_is_better"]
 MetricDirection = Literal["higher_is_better", "lower_is_better", "unknown"]
@@ -305,7 +306,7 @@ def metric_direction(
             return direction
     found = _known(key)
     if found == UNKNOWN and warn:
-        warnings.warn(
+        warn_and_record(
             f"metric {name!r}: direction unknown (not a scikit-learn metric or scorer name, "
             "nor *_error/*_loss/*_deviance); its change is reported but not judged. Declare it, "
             f"e.g. DriftThresholds(metric_directions={{{name!r}: 'lower_is_better'}})",

@@ -8,6 +8,7 @@ the field's names; an edge timestamp does not hide a real incident.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 import warnings
 from pathlib import Path
@@ -19,7 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.logging.handlers import APILogWorker
 
 from blocks import SlackAlertsWebhook
 from flows import drift_monitoring_flow, fairness_monitoring_flow, security_monitoring_flow
@@ -365,6 +372,29 @@ class TestMetricDirectionsThroughTheDriftFlow:
         assert changes["wobble"]["degraded"] is False and report.alerts == []
         # auroc and x were judged fine; wobble was not judged, so it is not "healthy".
         assert len(report.healthy_fingerprints) == 2
+
+    def test_the_warning_is_in_the_run_log(self) -> None:
+        reference, current = self.frames()
+        with pytest.warns(UnknownMetricDirectionWarning):
+            state = drift_monitoring_flow(
+                f"wobble-{uuid.uuid4().hex[:6]}",
+                "Model",
+                reference,
+                current,
+                baseline_metrics={"wobble": 1.0},
+                current_metrics={"wobble": 0.2},
+                return_state=True,
+            )
+        assert state.is_completed()
+        APILogWorker.drain_all(timeout=30)
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(
+                LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            )
+        warned = [log for log in logs if "UnknownMetricDirectionWarning" in log.message]
+        assert len(warned) == 1, [log.message for log in logs]
+        assert "metric 'wobble': direction unknown" in warned[0].message
+        assert warned[0].level == logging.WARNING
 
     def test_declared_direction(self) -> None:
         reference, current = self.frames()
