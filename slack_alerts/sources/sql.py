@@ -184,7 +184,12 @@ class SqlSource(BaseModel):
             ).execute(statement)
             keys = list(result.keys())
             for rows in result.partitions():
-                frame = pd.DataFrame.from_records(rows, columns=keys, coerce_float=True)
+                # Plain tuples: given SQLAlchemy rows, pandas probes each one with
+                # hasattr(row, "dtype"), a failed key lookup per row (measured: 0.5 s
+                # of a 1.4 s read of 83k rows x 24 columns; 1.0 s with tuples).
+                frame = pd.DataFrame.from_records(
+                    [tuple(row) for row in rows], columns=keys, coerce_float=True
+                )
                 if columns is not None and self.query is not None:
                     frame = frame[[c for c in columns if c in frame.columns]]
                 yield frame
