@@ -2,8 +2,8 @@
 
 Every notifier has the same small interface, ``Notifier``: ``post(payload,
 meta) -> DeliveryResult``, never raising, with ``destination`` safe to log.
-One contract test suite (``tests/core/test_notifier_contract.py``) runs over
-every notifier.
+One contract test suite (``tests/contract/test_notifier_contract.py``) runs over
+every notifier that posts to Slack; the preview sink is tested on its own.
 
 - ``webhook.WebhookSender``: a Slack incoming webhook;
 - ``preview.PreviewSink``: the local preview outbox, for running without Slack.
