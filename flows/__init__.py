@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from flows.grouping import AlertGroup, alert_group
 from flows.hooks import slack_failure_hook
-from flows.run_log import send_core_logs_to_run_log
 from flows.replay import ReplayReport, replay_outbox
+from flows.run_log import send_core_logs_to_run_log
 from flows.tasks import (
     DeliveryConfigurationError,
     DeliveryError,
