@@ -1,4 +1,9 @@
-"""``slack-alerts``: the demo, a test message, the preview page, blocks on the server, limits.
+"""slack-alerts: monitor ML models and send their alerts to Slack.
+
+The demo, a test message, the preview page and the outbox of undelivered
+alerts; blocks and limits on the Prefect server; silences; a fleet of models
+from one YAML file (validate, run, deploy); backfills over past windows; and
+the endpoint for Slack's buttons. `slack-alerts COMMAND --help` tells more.
 
 Every error ends with what to do next; the exit code is 0 on success, 1 on a
 handled error, 2 on a usage error (argparse).
@@ -89,6 +94,10 @@ def sample_dir() -> Path:
 
 def run_demo(outbox: Path, webhook: str | None) -> int:
     """Run the three monitoring flows once on the sample data."""
+    from flows.routing import block_name_problem
+
+    if webhook is not None and (problem := block_name_problem(webhook)) is not None:
+        raise CliError(f"--webhook: {problem}")
     os.environ["SLACK_ALERTS_OUTBOX"] = str(outbox)
     data = sample_dir()
     target = webhook or ("SLACK_WEBHOOK_URL" if os.environ.get("SLACK_WEBHOOK_URL") else None)
@@ -350,9 +359,15 @@ def _api_problem(exc: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="slack-alerts", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the three monitoring flows on the sample data")
+    demo = commands.add_parser(
+        "demo",
+        help="four hourly drift and fairness runs and a security scan, on sample data",
+    )
     demo.add_argument(
-        "--outbox", type=Path, default=Path(os.environ.get("SLACK_ALERTS_OUTBOX") or "outbox")
+        "--outbox",
+        type=Path,
+        default=Path(os.environ.get("SLACK_ALERTS_OUTBOX") or "outbox"),
+        help="folder of the local preview's messages (default: $SLACK_ALERTS_OUTBOX or ./outbox)",
     )
     demo.add_argument("--webhook", help="a saved Slack Alerts Webhook/Router block to send to")
     test = commands.add_parser("send-test", help="send one test message through a saved block")
@@ -435,4 +450,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m flows.cli`: run the importable module, not this __main__ copy, so that
+    # the CliError other modules raise (imported from flows.cli) is the one caught here.
+    from flows.cli import main as _main
+
+    sys.exit(_main())

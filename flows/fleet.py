@@ -44,7 +44,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from flows.artifacts import artifact_key, publish_summary, publish_table
-from flows.dispatch import fail_if_undelivered, send_alerts
+from flows.dispatch import AlertsNotDelivered, fail_if_undelivered, send_alerts
 from flows.hooks import MONITOR_WHAT_TO_DO, failure_event
 from flows.monitors import monitoring_flow
 from flows.sources import resolve_config
@@ -94,6 +94,23 @@ class FleetRunReport(BaseModel):
 
     def count(self, status: str) -> int:
         return sum(1 for m in self.models if m.status == status)
+
+
+class FleetRunIncomplete(AlertsNotDelivered):
+    """A fleet run some of whose alerts were not delivered (they are in the outbox), or
+    some of whose shard runs failed; ``report`` is what the run did."""
+
+    def __init__(self, report: FleetRunReport) -> None:
+        self.report = report
+        super().__init__(
+            f"fleet {report.fleet} {report.check} run not complete: "
+            f"{'; '.join(report.problems)}. Undelivered alerts are kept in the outbox: fix "
+            "the route (`slack-alerts fleet validate FILE --connect` checks every route "
+            "block), then run `slack-alerts replay`."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with the failed state
+        return (type(self), (self.report,))
 
 
 @task(name="check-model", cache_policy=NO_CACHE, task_run_name="{kind}-{model_id}")
@@ -362,6 +379,8 @@ def fleet_check_flow(
     fleet = read_fleet(fleet_file)
     slot = _slot(at)
     ids = _models_of(fleet, kind, cron, only)
+    # Never more shards than models: a shard beyond them would be an empty run.
+    shards = min(shards, max(1, len(ids)))
     report = FleetRunReport(fleet=fleet.name, check=kind, cron=cron, slot=slot, shards=shards)
     if shards <= 1 or only:
         report.shards = 1
@@ -422,4 +441,7 @@ def fleet_check_flow(
         report.count("alerting"),
         report.count("failed"),
     )
+    if report.problems:
+        # Not a success: a route that does not exist, alerts kept for replay, a shard lost.
+        raise FleetRunIncomplete(report)
     return report

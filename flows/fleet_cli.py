@@ -93,10 +93,64 @@ def validate(path: Path, connect: bool) -> int:
         except Exception as exc:
             failed += 1
             print(f"  {model.id}: source does not answer: {_safe(exc)}")
+    bad_routes = _check_routes(fleet)
+    problems = []
     if failed:
-        raise CliError(f"{failed} of {len(fleet.models)} source(s) did not answer (see above)")
+        problems.append(f"{failed} of {len(fleet.models)} source(s) did not answer")
+    if bad_routes:
+        problems.append(f"{bad_routes} route(s) cannot be used")
+    if problems:
+        raise CliError(" and ".join(problems) + " (see above)")
     print(f"  all {len(fleet.models)} sources answer")
     return 0
+
+
+def _by_route(fleet: Fleet) -> dict[str | None, list[str]]:
+    routes: dict[str | None, list[str]] = {}
+    for model in fleet.models:
+        routes.setdefault(model.route, []).append(model.id)
+    return routes
+
+
+def _some(ids: list[str]) -> str:
+    return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def _check_routes(fleet: Fleet) -> int:
+    """Load every route block from the server (as a run would); print and count the bad."""
+    from flows.delivery import CONTROL
+    from flows.routing import ControlPlaneUnavailable, WebhookInvalid, WebhookNotFound, load_webhook
+    from flows.server import configured_api_url
+
+    routes = {r: ids for r, ids in _by_route(fleet).items() if r is not None}
+    if not routes:
+        return 0
+    api_url = configured_api_url()
+    if not api_url:
+        print(
+            f"  {len(routes)} route(s) not checked: PREFECT_API_URL is not set, and route "
+            "blocks live on your Prefect server; `prefect config set PREFECT_API_URL=...` "
+            "then run this again"
+        )
+        return len(routes)
+    bad = 0
+    for route, ids in sorted(routes.items()):
+        try:
+            load_webhook(route, CONTROL)
+        except WebhookNotFound:
+            bad += 1
+            print(
+                f"  route {route!r} ({_some(ids)}): no Slack Alerts Webhook, Bot or Router "
+                f"block of that name on {api_url}; their alerts would be kept undelivered. "
+                f"Fix the name in the fleet file, or save the block (`slack-alerts "
+                f"save-webhook {route}`)"
+            )
+        except (WebhookInvalid, ControlPlaneUnavailable) as exc:
+            bad += 1
+            print(f"  route {route!r} ({_some(ids)}): {_safe(exc)}")
+    if not bad:
+        print(f"  all {len(routes)} route block(s) exist on {api_url}")
+    return bad
 
 
 def _safe(exc: BaseException) -> str:
@@ -107,7 +161,7 @@ def _safe(exc: BaseException) -> str:
 
 def run(path: Path, at: str | None, only: list[str] | None, check: str | None) -> int:
     from flows.cli import CliError, _local_api_if_unset
-    from flows.fleet import fleet_check_flow
+    from flows.fleet import FleetRunIncomplete, fleet_check_flow
     from slack_alerts.fleet import CHECK_KINDS, last_slot, plan_runs
 
     fleet = _load(path)
@@ -127,18 +181,27 @@ def run(path: Path, at: str | None, only: list[str] | None, check: str | None) -
         if only and not set(only) & set(planned.models):
             continue
         slot = last_slot(planned.cron, moment)
-        report = fleet_check_flow(
-            str(path), planned.kind, planned.cron, at=slot.isoformat(), only=only
-        )
+        try:
+            report = fleet_check_flow(
+                str(path), planned.kind, planned.cron, at=slot.isoformat(), only=only
+            )
+        except FleetRunIncomplete as exc:
+            report = exc.report  # printed below; the problems make the exit code 1
         print(f"{planned.kind} ({planned.cron}), slot ending {slot.isoformat()}:")
         for row in report.models:
             print(
                 f"  {row.model_id:30} {row.status:13} rows {row.rows_read:>8}  "
                 f"alerts {row.alerts:>3}  {row.duration_seconds:6.2f}s  {row.detail[:80]}"
             )
-        failed += report.count("failed")
+        failed += report.count("failed") + len(report.problems)
         for problem in report.problems:
             print(f"  not delivered: {problem}")
+    if failed:
+        print(
+            "Next: fix what is shown above; undelivered alerts are in the outbox "
+            "(`slack-alerts outbox`), `slack-alerts replay` delivers them.",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
@@ -153,12 +216,25 @@ def deploy(
 ) -> int:
     from flows.cli import CliError
     from flows.fleet_deploy import apply_deployments, plan_deployments
+    from flows.routing import block_name_problem
     from flows.server import require_server
+    from slack_alerts.fleet import plan_runs
 
     if shards < 1 or concurrency < 1:
         raise CliError("--shards and --concurrency must be at least 1")
-    api_url = require_server(f"slack-alerts fleet deploy {path}")
+    if webhook is not None and (problem := block_name_problem(webhook)) is not None:
+        # A deployment's parameters are stored, shown and sent in events: names only.
+        raise CliError(f"--webhook: {problem}")
     fleet = _load(path)
+    largest = max(len(run.models) for run in plan_runs(fleet))
+    if shards > largest:
+        raise CliError(
+            f"--shards {shards}: the fleet's largest scheduled run has {largest} model(s), "
+            f"so shards beyond {largest} would be empty runs; use --shards {largest} or fewer "
+            "(about one per worker process)"
+        )
+    api_url = require_server(f"slack-alerts fleet deploy {path}")
+    _require_pool(pool, api_url)
     # Workers run from this directory: keep the path relative when it is inside it.
     resolved = path.resolve()
     try:
@@ -183,7 +259,33 @@ def deploy(
         for c in ("created", "updated", "unchanged", "removed")
     }
     print("  " + ", ".join(f"{n} {c}" for c, n in counts.items()))
+    unrouted = _by_route(fleet).get(None, [])
+    if unrouted:
+        print(
+            f"warning: {len(unrouted)} of {len(fleet.models)} model(s) have no route "
+            f"({_some(unrouted)}): their alerts go to SLACK_WEBHOOK_URL as set on the worker, "
+            "else to the local preview folder on the worker, where nobody sees them. Next: "
+            f"set `route` (or the owner's entry in `owners`) in {path}, then deploy again.",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _require_pool(pool: str, api_url: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.cli import CliError
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(pool)
+        except ObjectNotFound:
+            raise CliError(
+                f"no work pool {pool!r} on {api_url}. Next: `prefect work-pool create {pool} "
+                f"--type process`, start a worker (`prefect worker start --pool {pool}`), then "
+                "run this again (or give an existing pool with --pool)"
+            ) from None
 
 
 def schema() -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,7 +61,17 @@ from slack_alerts.live import (
     run_fairness_check,
     run_performance_check,
 )
+from slack_alerts.models import refuse_secret_id
+from slack_alerts.sources.files import FileSource
+from slack_alerts.sources.sql import SqlSource
+from slack_alerts.text import looks_like_secret
 from slack_alerts.yamlfile import Location, YamlDocument, describe_errors, load_yaml
+
+# Each source kind's keys: to explain a key inherited from a source of another kind.
+_SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+    str(member.model_fields["kind"].default): tuple(member.model_fields)
+    for member in (SqlSource, FileSource)
+}
 
 CheckKind = Literal["drift", "performance", "fairness", "data_health"]
 CHECK_KINDS: tuple[str, ...] = get_args(CheckKind)
@@ -99,7 +110,22 @@ def _cron(value: str) -> str:
 
 
 Cron = Annotated[str, AfterValidator(_cron)]
+
+
+def _block_ref(value: str) -> str:
+    if looks_like_secret(value) or "://" in value:
+        raise ValueError(
+            "looks like a URL or a token (not shown): a route is the name of a saved Slack "
+            "Alerts Webhook, Bot or Router block; save the URL as one (`export "
+            "SLACK_WEBHOOK_URL=...` then `slack-alerts save-webhook NAME`) and give NAME here"
+        )
+    return value
+
+
+# A route names a block: a webhook URL in the fleet file would be in git and in logs.
+BlockRef = Annotated[str, AfterValidator(_block_ref)]
 # Letters, digits and ._:- only: an id may be put into a source's query by `{id}`.
+# Never a secret: an id is in every log line, task name, limit and message.
 ModelId = Annotated[
     str,
     StringConstraints(
@@ -108,6 +134,7 @@ ModelId = Annotated[
         max_length=128,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
     ),
+    AfterValidator(refuse_secret_id),
 ]
 
 
@@ -119,7 +146,7 @@ class _FleetFields(BaseModel):
     owner: str | None = Field(
         default=None, description="The team or person answerable for the model (free text)."
     )
-    route: str | None = Field(
+    route: BlockRef | None = Field(
         default=None,
         description=(
             "Name of a saved Slack Alerts Webhook or Router block; default: the fleet's "
@@ -171,7 +198,7 @@ FleetFile: type[BaseModel] = create_model(
         ),
     ),
     owners=(
-        dict[str, str],
+        dict[str, BlockRef],
         Field(
             default_factory=dict,
             description=(
@@ -271,21 +298,66 @@ def _origin(layers: list[tuple[Location, dict[str, Any]]], loc: Location) -> Loc
     """Where in the file the value at ``loc`` of the merged settings was written: the
     last layer that sets its top-level key (the model, its group, or defaults)."""
     for where, data in reversed(layers):
+        if len(loc) > 1 and _present(data, loc) == loc:
+            return (*where, *loc)  # a nested key, written in this layer
+    for where, data in reversed(layers):
         if loc and loc[0] in data:
             return (*where, *loc)
     return (*layers[-1][0], *loc)
 
 
 def _present(data: Any, loc: Location) -> Location:
-    """The longest prefix of ``loc`` that exists in ``data`` (drops pydantic's union tags)."""
+    """The longest prefix of ``loc`` that exists in ``data``, without pydantic's union
+    tags (``source > sql > table`` is ``source > table``)."""
     kept: list[int | str] = []
-    for part in loc:
+    parts = list(loc)
+    for i, part in enumerate(parts):
         in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
         if not (in_list or (isinstance(data, dict) and part in data)):
+            following = parts[i + 1] if i + 1 < len(parts) else None
+            if isinstance(data, dict) and following is not None and following in data:
+                continue  # a union member's tag, such as "sql" or "files"
             break
         data = data[part]
         kept.append(part)
     return tuple(kept)
+
+
+@functools.cache
+def _known_keys() -> tuple[str, ...]:
+    """Every key a fleet file may use, at any depth: for 'did you mean'."""
+    found: set[str] = {*FLEET_KEYS, "name", "owners", "defaults", "groups", "models"}
+
+    def collect(schema: Any) -> None:
+        if isinstance(schema, dict):
+            found.update(str(k) for k in (schema.get("properties") or {}))
+            for value in schema.values():
+                collect(value)
+        elif isinstance(schema, list):
+            for value in schema:
+                collect(value)
+
+    collect(LiveModelConfig.model_json_schema())
+    return tuple(sorted(found))
+
+
+def _shown(value: str) -> str:
+    return "(not shown: it looks like a secret)" if looks_like_secret(value) else repr(value)
+
+
+def _unknown_key(key: str, merged: Mapping[str, Any], loc: Location) -> str:
+    """'unknown key ...' for a key pydantic calls an extra input, with a suggestion."""
+    source = merged.get("source") if loc and loc[0] == "source" else None
+    if isinstance(source, Mapping) and len(loc) == 2:
+        kind = source.get("kind", "sql")
+        others = [k for k in _SOURCE_KEYS if k != kind and key in _SOURCE_KEYS[k]]
+        if others and key not in _SOURCE_KEYS.get(str(kind), ()):
+            return (
+                f"unknown key {key!r} for a {kind} source: it is a key of a {others[0]} "
+                f"source; where a {kind} source inherits it, set `{key}: null` in that source"
+            )
+    close = difflib.get_close_matches(key, _known_keys(), n=1)
+    return f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 @dataclass
@@ -347,8 +419,23 @@ def _merge_model(file: Any, index: int, problems: _Problems) -> FleetModel | Non
     checks = {str(k): str(v) for k, v in (merged.pop("checks", None) or {}).items()}
     route = merged.pop("route", None)
     owner = merged.pop("owner", None)
+    valid = True
     if route is None and owner is not None:
         route = file.owners.get(owner)
+        if route is None and file.owners:
+            # A typo here would silently send the model's alerts to the default route.
+            close = difflib.get_close_matches(str(owner), list(file.owners), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            where = _origin(layers, ("owner",))
+            known = ", ".join(sorted(file.owners))
+            problems.add(
+                where,
+                f"{_layer_label(where[:-1], label)} > owner",
+                f"no owner {_shown(str(owner))} in `owners` ({known}); {hint}add it to "
+                "`owners`, or give the model a `route`",
+                entry.id,
+            )
+            valid = False
     name = entry.name or entry.id
     try:
         config = LiveModelConfig.model_validate(merged | {"model_id": entry.id, "model_name": name})
@@ -359,7 +446,11 @@ def _merge_model(file: Any, index: int, problems: _Problems) -> FleetModel | Non
             layer = where[: len(where) - len(loc)]
             field = " > ".join([_layer_label(layer, label), *map(str, loc)])
             message = str(item["msg"]).removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden" and loc:
+                message = _unknown_key(str(loc[-1]), merged, loc)
             problems.add(where, field, message, entry.id)
+        return None
+    if not valid:
         return None
     if not checks:
         problems.add(
@@ -448,6 +539,53 @@ def _relaxed(schema: Any) -> Any:
     return schema
 
 
+def _any_case(word: str) -> str:
+    """``word`` as a case-insensitive ECMA-262 pattern (JSON Schema has no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+_NUMBER_UNIT = (
+    r"\s+\d+(\.\d+)?\s*(" + "|".join(_any_case(u) for u in ("hour", "day", "week")) + r")[sS]?\s*$"
+)
+# The phrases slack_alerts.windows.parse_spec reads (case and spacing are free).
+_WINDOW_PHRASES: dict[str, list[dict[str, Any]]] = {
+    "current": [
+        {
+            "type": "string",
+            "pattern": r"^\s*" + _any_case("last") + _NUMBER_UNIT,
+            "description": "A phrase: 'last N hours' (or days, weeks).",
+        }
+    ],
+    "reference": [
+        {
+            "type": "string",
+            "pattern": (
+                r"^\s*("
+                + _any_case("previous")
+                + _NUMBER_UNIT[:-1]
+                + r"|"
+                + _any_case("same")
+                + r"\s+("
+                + _any_case("hour")
+                + "|"
+                + _any_case("window")
+                + r")\s+("
+                + _any_case("last")
+                + r"\s+"
+                + _any_case("week")
+                + "|"
+                + _any_case("yesterday")
+                + r")\s*|[^/]+/[^/]+)$"
+            ),
+            "description": (
+                "A phrase: 'previous N hours' (or days, weeks), 'same hour last week', "
+                "'same hour yesterday', or 'START/END' (ISO-8601)."
+            ),
+        }
+    ],
+}
+
+
 def fleet_json_schema() -> dict[str, Any]:
     """The fleet file's JSON Schema (draft 2020-12), for editors and `fleet schema`.
 
@@ -465,7 +603,8 @@ def fleet_json_schema() -> dict[str, Any]:
         for field, value in live["properties"].items():
             if field in properties and field not in _IDENTITY:
                 # null is allowed in a layer: it removes an inherited value.
-                properties[field] = {"anyOf": [_relaxed(value), {"type": "null"}]}
+                forms = [_relaxed(value), *_WINDOW_PHRASES.get(field, []), {"type": "null"}]
+                properties[field] = {"anyOf": forms}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "slack-alerts fleet file"
     return schema

@@ -10,9 +10,12 @@ kind, each ``(config, scheduled_time) -> CheckResult``:
   reference, with the column kinds from the source's schema;
 - ``run_performance_check``: scikit-learn metrics on the rows labelled so
   far, against the reference window's (not judged below ``min_labels``);
+  ECE against the reference's at the current window's size
+  (``ece_against_reference``: its bias depends on the number of rows);
 - ``run_fairness_check``: the FAVES rules on the labelled rows;
 - ``run_data_health_check``: empty or low-volume windows, missing-share
-  jumps, labels that stopped arriving;
+  jumps (of the features and of the score or prediction: a scoring outage),
+  labels that stopped arriving;
 
 and ``run_security_scan(source, rules, watermark, scheduled_time)`` for an
 audit log, incremental. They do I/O only through the source objects and
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -47,6 +50,7 @@ from slack_alerts.checks.data_health import (
 from slack_alerts.checks.drift import (
     DRIFT_COLUMNS,
     DriftThresholds,
+    PerformanceChange,
     drift_alerts,
     feature_drift,
     healthy_fingerprints,
@@ -60,11 +64,19 @@ from slack_alerts.checks.fairness import (
     rule_verdicts,
     summarize,
 )
-from slack_alerts.checks.performance import PerformanceThresholds, Task, performance_metrics
+from slack_alerts.checks.performance import (
+    CalibrationComparison,
+    PerformanceThresholds,
+    Task,
+    ece_against_reference,
+    not_probabilities,
+    performance_metrics,
+)
 from slack_alerts.checks.security import SecurityRules, scan
-from slack_alerts.models import Alert
+from slack_alerts.models import Alert, ModelId, SeverityLevel
 from slack_alerts.sources import DEFAULT_ROW_CAP, DEFAULT_SEED, Source, SourceError, WindowFrame
 from slack_alerts.sources.audit import AuditFileSource, AuditSqlSource, AuditWatermark
+from slack_alerts.sources.files import FileSource
 from slack_alerts.windows import (
     CurrentWindow,
     ReferenceSpec,
@@ -118,14 +130,14 @@ class LiveModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    model_id: str = Field(min_length=1, max_length=256)
+    model_id: ModelId
     model_name: str = Field(min_length=1, max_length=512)
     source: Source
     task: Task = "classification"
     features: list[str] | Literal["all"] = Field(
         default="all",
         description="Feature columns, or 'all': every column but the time, id, score, "
-        "prediction and label",
+        "prediction and label (and a file source's hive partition keys)",
     )
     id_column: str | None = None
     score_column: str | None = None
@@ -179,6 +191,9 @@ class LiveModelConfig(BaseModel):
             return list(self.features)
         schema = kinds if kinds is not None else self.source.schema_kinds()
         roles = set(self.role_columns())
+        if isinstance(self.source, FileSource):
+            # Hive partition keys (date=.../hour=...) restate the time: not features.
+            roles |= set(self.source.partition_keys())
         names = [n for n in schema if n not in roles]
         if not names:
             raise SourceError(
@@ -234,7 +249,7 @@ def _with_labels(
 ) -> pd.Series:
     """The label of each row of ``frame`` known at ``scheduled_time`` (NaN if none yet)."""
     if config.label_column is not None:
-        return pd.to_numeric(frame.frame[config.label_column], errors="coerce")
+        return label_numbers(frame.frame[config.label_column], "label_column")
     if config.outcomes is None:
         raise SourceError("label_column: give label_column or outcomes to judge performance")
     join = config.outcomes
@@ -250,10 +265,53 @@ def _with_labels(
     labels = (
         outcomes.drop_duplicates(join.id_in_outcomes, keep="last")
         .set_index(join.id_in_outcomes)[join.label_column]
-        .pipe(pd.to_numeric, errors="coerce")
+        .pipe(label_numbers, "outcomes.label_column")
     )
     ids = frame.frame[join.prediction_id_column]
     return pd.Series(ids.map(labels).to_numpy(dtype=np.float64), index=frame.frame.index)
+
+
+_TRUE_SPELLINGS = frozenset({"1", "1.0", "true", "t", "yes", "y"})
+_FALSE_SPELLINGS = frozenset({"0", "0.0", "false", "f", "no", "n"})
+
+
+def label_numbers(values: pd.Series, field_name: str = "label_column") -> pd.Series:
+    """Labels as float: numbers as they are, the boolean spellings as 1/0, missing as NaN.
+
+    A numeric or boolean column is taken as is. In a text column, numbers
+    are parsed, and ``true/false``, ``yes/no``, ``t/f``, ``y/n`` (any case,
+    surrounding spaces ignored) and Python booleans read 1/0; ``None``, NaN
+    and the empty string are missing (not labelled yet). Anything else is
+    never coerced to "missing" (that would read "0 labels" forever).
+
+    Raises:
+        SourceError: values that are none of those, naming ``field_name``
+            and a few of the values seen.
+    """
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        return pd.Series(
+            values.to_numpy(dtype="float64", na_value=np.nan), index=values.index, name=values.name
+        )
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    pending = (numbers.isna() & values.notna()).to_numpy()
+    rest = values[pending]
+    if len(rest):
+        text = rest.map(lambda v: str(v).strip().lower())
+        mapped = text.map(
+            lambda t: 1.0 if t in _TRUE_SPELLINGS else 0.0 if t in _FALSE_SPELLINGS else np.nan
+        ).astype("float64")
+        unreadable = rest[mapped.isna() & (text != "")]
+        if len(unreadable):
+            seen = sorted({str(v)[:20] for v in unreadable})
+            raise SourceError(
+                f"{field_name}: {len(unreadable)} label(s) are neither numbers nor "
+                f"true/false or yes/no (seen {', '.join(map(repr, seen[:5]))}"
+                f"{', ...' if len(seen) > 5 else ''}); store 0/1 or map them in a query"
+            )
+        filled = numbers.to_numpy(copy=True)
+        filled[pending] = mapped.to_numpy()
+        numbers = pd.Series(filled, index=values.index, name=values.name)
+    return numbers
 
 
 def _output_columns(config: LiveModelConfig) -> list[str]:
@@ -322,19 +380,26 @@ def run_performance_check(config: LiveModelConfig, scheduled_time: datetime) -> 
     result = CheckResult("performance", config.model_id, as_utc(scheduled_time))
     columns = _output_columns(config)
     measured = {}
+    scored: dict[str, tuple[np.ndarray[Any, np.dtype[np.float64]], Any]] = {}
     for name, window in (("current", current_window), ("reference", reference_window)):
         frame = _read(config, window, columns)
         result.add_windows(**{name: frame})
-        labels = _with_labels(config, frame, scheduled_time)
+        labels = _with_labels(config, frame, scheduled_time).to_numpy(dtype=np.float64)
+        score = None if config.score_column is None else frame.frame[config.score_column]
+        prediction = (
+            None if config.prediction_column is None else frame.frame[config.prediction_column]
+        )
         measured[name] = performance_metrics(
-            labels.to_numpy(dtype=np.float64),
-            score=None if config.score_column is None else frame.frame[config.score_column],
-            prediction=None
-            if config.prediction_column is None
-            else frame.frame[config.prediction_column],
+            labels,
+            score=score,
+            prediction=prediction,
             task=config.task,
             thresholds=config.performance,
         )
+        if prediction is not None:
+            # The rows performance_metrics used: a label, a score and a prediction.
+            labels = np.where(pd.to_numeric(prediction).isna().to_numpy(), np.nan, labels)
+        scored[name] = (labels, score)
         result.report[name] = {
             "n_labelled": measured[name].n_labelled,
             "metrics": measured[name].metrics,
@@ -350,7 +415,24 @@ def run_performance_check(config: LiveModelConfig, scheduled_time: datetime) -> 
         result.not_estimable += [f"{name} {m}: {why}" for m, why in outcome.not_estimable.items()]
     if not (current.judged and baseline.judged):
         return result
-    changes = performance_drift(baseline.metrics, current.metrics, config.drift)
+    reference_metrics = dict(baseline.metrics)
+    calibration = None
+    if "ece" in current.metrics and "ece" in reference_metrics:
+        # ECE's bias depends on the window's size: compare at the current's size.
+        calibration = ece_against_reference(
+            *scored["current"],
+            *scored["reference"],
+            bins=config.performance.calibration_bins,
+            seed=config.seed,
+        )
+        reference_metrics["ece"] = calibration.reference_at_size
+        result.report["ece_comparison"] = _jsonable(asdict(calibration))
+    changes = performance_drift(reference_metrics, current.metrics, config.drift)
+    if calibration is not None:
+        changes = [
+            _ece_verdict(c, calibration, config.drift.alpha) if c.metric == "ece" else c
+            for c in changes
+        ]
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in DRIFT_COLUMNS})
     empty["drifted"] = empty["drifted"].astype(bool)
     result.alerts = list(
@@ -362,6 +444,21 @@ def run_performance_check(config: LiveModelConfig, scheduled_time: datetime) -> 
     result.table = pd.DataFrame([c.__dict__ | {"severity": c.severity.value} for c in changes])
     result.report["changes"] = _records(result.table)
     return result
+
+
+def _ece_verdict(
+    change: PerformanceChange, calibration: CalibrationComparison, alpha: float
+) -> PerformanceChange:
+    """An ECE rise judged only when the bootstrap test says it exceeds sampling noise."""
+    if not change.degraded or calibration.p_value < alpha:
+        return change
+    return replace(
+        change,
+        degraded=False,
+        severity=SeverityLevel.INFO,
+        note=f"within sampling noise at n = {calibration.n_current} "
+        f"(bootstrap p = {calibration.p_value:.3f} >= alpha {alpha})",
+    )
 
 
 def run_fairness_check(config: LiveModelConfig, scheduled_time: datetime) -> CheckResult:
@@ -390,13 +487,46 @@ def run_fairness_check(config: LiveModelConfig, scheduled_time: datetime) -> Che
         return result
     rows = frame.frame[labelled]
     if config.prediction_column is not None:
-        predicted = pd.to_numeric(rows[config.prediction_column], errors="coerce")
+        output = config.prediction_column
+        predicted = pd.to_numeric(rows[output], errors="coerce")
     else:
         assert config.score_column is not None
-        score = pd.to_numeric(rows[config.score_column], errors="coerce")
-        predicted = (score >= config.performance.decision_threshold).astype(float)
+        output = config.score_column
+        score = pd.to_numeric(rows[output], errors="coerce")
+        why = not_probabilities(score)
+        if why:
+            result.not_estimable.append(
+                f"{output}: {why}; a cut at decision_threshold means nothing on that scale: "
+                "give prediction_column; fairness not judged"
+            )
+            result.report["n_labelled"] = n
+            return result
+        # NaN >= t is False: without the mask a missing score would read "predicted negative".
+        predicted = (
+            (score >= config.performance.decision_threshold).astype(float).where(score.notna())
+        )
+    # A row without a prediction (a scoring outage) is not a negative: leave it out, and say so.
+    has_prediction = predicted.notna().to_numpy()
+    dropped = int((~has_prediction).sum())
+    result.report["missing_prediction"] = dropped
+    if dropped:
+        result.not_estimable.append(
+            f"{output}: {dropped} of {n} labelled rows have no prediction; left out of the "
+            "fairness rates (the data-health check alerts on a missing-share jump)"
+        )
+    rows, predicted = rows[has_prediction], predicted[has_prediction]
+    n = len(rows)
+    if n < config.performance.min_labels:
+        result.not_estimable.append(
+            f"not enough labelled rows with a prediction (n = {n}, minimum "
+            f"{config.performance.min_labels})"
+        )
+        result.report["n_labelled"] = n
+        return result
     groups = group_metrics(
-        labels[labelled].to_numpy(), predicted.to_numpy(), rows[config.sensitive_features]
+        labels[labelled].to_numpy()[has_prediction],
+        predicted.to_numpy(),
+        rows[config.sensitive_features],
     )
     findings = fairness_findings(groups, config.fairness)
     summary = summarize(groups, config.fairness)
@@ -433,8 +563,11 @@ def run_data_health_check(config: LiveModelConfig, scheduled_time: datetime) -> 
     current_window, reference_window = config.windows(scheduled_time)
     result = CheckResult("data_health", config.model_id, as_utc(scheduled_time))
     features = config.feature_columns()
-    current = _read(config, current_window, features)
-    reference = _read(config, reference_window, features)
+    # The model's outputs too: a scoring outage shows as a jump in their missing share.
+    outputs = [c for c in (config.score_column, config.prediction_column) if c is not None]
+    watched = list(dict.fromkeys([*features, *outputs]))
+    current = _read(config, current_window, watched)
+    reference = _read(config, reference_window, watched)
     result.add_windows(current=current, reference=reference)
     findings: list[HealthFinding] = [
         row_volume(
@@ -445,7 +578,7 @@ def run_data_health_check(config: LiveModelConfig, scheduled_time: datetime) -> 
             limits,
         )
     ]
-    findings += missing_share_jumps(reference.frame, current.frame, features, limits)
+    findings += missing_share_jumps(reference.frame, current.frame, watched, limits)
     has_labels = config.label_column is not None or config.outcomes is not None
     if limits.check_labels and has_labels:
         lag = timedelta(hours=limits.label_delay_hours)
@@ -498,17 +631,19 @@ def run_security_scan(
 ) -> tuple[CheckResult, AuditWatermark]:
     """Scan the audit records after ``watermark`` up to ``scheduled_time``.
 
-    The read starts an overlap (the longest rule window) before the
-    watermark, so a burst spanning two runs is seen whole; an incident made
-    only of records the previous run already scanned is not reported again
-    (its id is stable, so it would be deduplicated anyway). Returns the
-    result and the watermark to save **after** the alerts are accounted for.
+    The read starts an overlap (the longest rule window) and the source's
+    allowed lateness before the watermark, so a burst spanning two runs is
+    seen whole and late records are scanned (a JSONL source scans every new
+    line, whatever its time); an incident made only of records an earlier
+    run already scanned (``read.fresh_since``) is not reported again (its id
+    is stable, so it would be deduplicated anyway). Returns the result and
+    the watermark to save **after** the alerts are accounted for.
     """
     config = SecurityRules.model_validate(rules or {})
     overlap = timedelta(seconds=max(config.auth_window_seconds, config.rate_window_seconds))
     read = source.read_after(watermark, overlap, scheduled_time)
     scanned = scan(read.records, config)
-    fresh_from = watermark.time if watermark is not None else None
+    fresh_from = read.fresh_since
     events = [
         e
         for e in scanned.events

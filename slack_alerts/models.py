@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from slack_alerts.text import valid_unicode_json
+from slack_alerts.text import looks_like_secret, valid_unicode_json
 
 
 class SeverityLevel(StrEnum):
@@ -85,6 +86,24 @@ Name = Annotated[
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
+def refuse_secret_id(value: str) -> str:
+    """``value``, unless it is shaped like a secret (a token, a URL with a password).
+
+    A model id names state, limits, task runs, logs and every message: a token
+    pasted as an id would be shown everywhere. The error never repeats it.
+    """
+    if looks_like_secret(value):
+        raise ValueError(
+            "looks like a token or a URL with a password (not shown): a model id is shown in "
+            "every message and log, so use a plain name such as sepsis-v4"
+        )
+    return value
+
+
+# An alert's model id: an identifier that is never shaped like a secret.
+ModelId = Annotated[Identifier, AfterValidator(refuse_secret_id)]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -92,7 +111,10 @@ def _now() -> datetime:
 class _AlertBase(BaseModel):
     """Shared validation and identity for the three alert kinds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # Errors never repeat the input: a model id may be a token pasted by mistake.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, hide_input_in_errors=True
+    )
 
     kind: ClassVar[AlertKind]
     # The fields, besides kind and model_id, that name *what* is wrong. They
@@ -100,7 +122,7 @@ class _AlertBase(BaseModel):
     # when their values and timestamps differ.
     _identity_fields: ClassVar[tuple[str, ...]]
 
-    model_id: Identifier
+    model_id: ModelId
     severity: SeverityLevel = SeverityLevel.WARNING
     timestamp: datetime = Field(default_factory=_now)
 

@@ -8,6 +8,11 @@ each value starts, so ``describe_errors(error, document)`` can turn a
     greater than 0
 
 The value itself is never repeated: it may be a secret put in the wrong field.
+
+Two YAML features are refused, each naming the line: a key given twice in one
+mapping (YAML keeps the last one, silently dropping the first), and anchors'
+aliases (``*name``), whose nested expansion can turn a small file into
+billions of values (an "alias bomb").
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+
+from slack_alerts.text import looks_like_secret
 
 Location = tuple[int | str, ...]
 
@@ -55,9 +62,54 @@ def _walk(node: yaml.Node, location: Location, lines: dict[Location, int]) -> No
             _walk(item, (*location, index), lines)
 
 
+def _duplicate_keys(node: yaml.Node, name: str, found: list[tuple[int, str]]) -> None:
+    """Every key given twice in one mapping: (line, ``file:line: ...``) pairs (nodes are a
+    tree here: aliases are refused before this walk)."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in first:
+                    shown = _shown_key(key.value)
+                    found.append(
+                        (
+                            line,
+                            f"{name}:{line}: duplicate key {shown} (first at line "
+                            f"{first[key.value]}): YAML would keep only the last one; merge them "
+                            "into one",
+                        )
+                    )
+                else:
+                    first[key.value] = line
+            _duplicate_keys(value, name, found)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _duplicate_keys(item, name, found)
+
+
+def _shown_key(key: str) -> str:
+    if looks_like_secret(key) or "://" in key:
+        return "(a key that looks like a URL or a token, not shown)"
+    return repr(key if len(key) <= 60 else key[:60] + "…")
+
+
+def _refuse_aliases(text: str, name: str) -> None:
+    """Raise ``YamlError`` at the first alias (``*name``); the parse is linear in the text."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+            raise YamlError(
+                f"{name}:{line}: YAML aliases (*name) are not allowed: write the value out "
+                "(in a fleet file, `defaults` and `groups` share settings between models)"
+            )
+
+
 def load_yaml(text: str, name: str = "<yaml>") -> YamlDocument:
-    """Parse ``text``; raise ``YamlError`` naming the line when it is not valid YAML."""
+    """Parse ``text``; raise ``YamlError`` naming the line when it is not valid YAML,
+    uses an alias, or gives a key twice in one mapping."""
     try:
+        _refuse_aliases(text, name)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -68,8 +120,17 @@ def load_yaml(text: str, name: str = "<yaml>") -> YamlDocument:
         raise YamlError(f"{name}: not valid YAML ({type(exc).__name__})") from None
     lines: dict[Location, int] = {}
     if node is not None:
+        duplicates: list[tuple[int, str]] = []
+        _duplicate_keys(node, name, duplicates)
+        if duplicates:
+            raise YamlError("\n".join(line for _, line in sorted(duplicates)))
         _walk(node, (), lines)
     return YamlDocument(data, lines, name)
+
+
+def _shown_id(ident: str) -> str:
+    # An id is echoed to name the item, unless it is shaped like a secret.
+    return "id not shown" if looks_like_secret(ident) or "://" in ident else ident
 
 
 def _label(location: Location, document: YamlDocument, names: Sequence[str]) -> str:
@@ -85,7 +146,7 @@ def _label(location: Location, document: YamlDocument, names: Sequence[str]) -> 
                     None,
                 )
                 if isinstance(ident, str):
-                    label += f" ({ident})"
+                    label += f" ({_shown_id(ident)})"
             parts[-1:] = [(parts[-1] if parts else "") + label]
             continue
         parts.append(str(part))

@@ -15,15 +15,21 @@ dictionaries ``categorical``; dates and timestamps ``time``.
 
 from __future__ import annotations
 
+import contextlib
 import glob as globbing
+import os
+import re
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
-from pydantic import BaseModel, ConfigDict, Field
+import pyarrow.fs as pafs
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from slack_alerts.checks.columns import ColumnKind
 from slack_alerts.sources.base import (
@@ -33,6 +39,7 @@ from slack_alerts.sources.base import (
     WindowFrame,
     sample_stream,
 )
+from slack_alerts.text import looks_like_secret
 from slack_alerts.windows import TimeWindow
 
 __all__ = ["FileSource", "arrow_kind"]
@@ -65,7 +72,7 @@ def arrow_kind(data_type: pa.DataType) -> ColumnKind:
 class FileSource(BaseModel):
     """A model's rows in files, read one time window at a time."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     kind: Literal["files"] = "files"
     path: str = Field(description="A file, a glob, a directory or an fsspec URL (s3://...)")
@@ -86,11 +93,48 @@ class FileSource(BaseModel):
     kinds: dict[str, ColumnKind] = Field(
         default_factory=dict, description="Declared column kinds; win over the schema"
     )
+    delimiter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1,
+        description="CSV only: the field separator, e.g. ';' (default ',')",
+    )
+
+    @model_validator(mode="after")
+    def _delimiter_is_for_csv(self) -> FileSource:
+        if self.delimiter is not None and self.format != "csv":
+            raise ValueError("delimiter: only a csv source has one")
+        return self
+
+    @field_validator("path")
+    @classmethod
+    def _no_secret_in_path(cls, value: str) -> str:
+        # The path is shown in errors and logs: a password or token in it would be too.
+        if looks_like_secret(value):
+            raise ValueError(
+                "holds a password or a token (not shown): paths are shown in errors and logs; "
+                "give credentials through the environment (e.g. AWS_ACCESS_KEY_ID for s3://)"
+            )
+        return value
 
     def _format(self) -> ds.FileFormat | str:
         if self.format == "jsonl":
             return ds.JsonFileFormat()
+        if self.delimiter is not None:
+            return ds.CsvFileFormat(parse_options=pacsv.ParseOptions(delimiter=self.delimiter))
         return self.format
+
+    def _check_delimiter(self, schema: pa.Schema) -> None:
+        """A CSV read with the wrong delimiter has one column named like the whole header."""
+        if self.format != "csv" or self.delimiter is not None or len(schema.names) != 1:
+            return
+        header = schema.names[0]
+        for candidate in (";", "\t", "|"):
+            if candidate in header:
+                raise SourceError(
+                    f"path: {self.path!r} reads as one column: its header holds "
+                    f"{candidate!r}; give delimiter: {candidate!r}"
+                )
 
     def dataset(self) -> ds.Dataset:
         """The ``pyarrow.dataset`` over ``path``.
@@ -100,8 +144,8 @@ class FileSource(BaseModel):
         """
         filesystem: Any = None
         source: Any = self.path
-        if "://" in self.path and not self.path.startswith("file://"):
-            import fsspec  # optional: only remote URLs need it
+        if "://" in self.path:
+            import fsspec  # optional: only URLs need it
 
             fs, root = fsspec.core.url_to_fs(self.path)
             filesystem = fs
@@ -111,15 +155,39 @@ class FileSource(BaseModel):
         if isinstance(source, list) and not source:
             raise SourceError(f"path: no file matches {self.path!r}")
         try:
-            return ds.dataset(
+            dataset = ds.dataset(
                 source, format=self._format(), partitioning=self.partitioning, filesystem=filesystem
             )
+            schema = _unified_schema(
+                dataset,
+                f"{self.format}:{self.delimiter or ''}",
+                every_file=self.partition_column is None,
+            )
+            self._check_delimiter(schema)
+            if not schema.equals(dataset.schema, check_metadata=False) or _index_columns(
+                dataset.schema
+            ):
+                dataset = ds.dataset(
+                    source,
+                    schema=schema,
+                    format=self._format(),
+                    partitioning=self.partitioning,
+                    filesystem=filesystem,
+                )
+            return dataset
         except FileNotFoundError:
             raise SourceError(f"path: no file or directory at {self.path!r}") from None
-        except (pa.ArrowInvalid, OSError) as error:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
             raise SourceError(
                 f"path: cannot open {self.path!r} as {self.format}: {error}"
             ) from None
+
+    def partition_keys(self, dataset: ds.Dataset | None = None) -> list[str]:
+        """Hive partition keys (``date``, ``hour``): columns for filtering, not features."""
+        if self.partitioning is None:
+            return []
+        partitioning = getattr(dataset or self.dataset(), "partitioning", None)
+        return list(partitioning.schema.names) if partitioning is not None else []
 
     def schema_kinds(self, dataset: ds.Dataset | None = None) -> dict[str, ColumnKind]:
         schema = (dataset or self.dataset()).schema
@@ -179,7 +247,10 @@ class FileSource(BaseModel):
         try:
             kept, seen = sample_stream(chunks(), row_cap, seed)
         except (pa.ArrowInvalid, OSError) as error:
-            raise SourceError(f"path: reading {self.path!r} failed: {error}") from None
+            hint = ""
+            if self.format == "csv" and "columns, got" in str(error):
+                hint = " (rows with more fields than the header: is delimiter right?)"
+            raise SourceError(f"path: reading {self.path!r} failed: {error}{hint}") from None
         if kept is None:
             kept = pa.Table.from_batches(
                 [], schema=pa.schema([dataset.schema.field(n) for n in names])
@@ -200,6 +271,89 @@ class FileSource(BaseModel):
         dataset = self.dataset()
         if self.timestamp_column not in dataset.schema.names:
             raise SourceError(f"timestamp_column: {self.timestamp_column!r} is not a column")
+
+
+_INDEX_COLUMN = re.compile(r"^__index_level_\d+__$")
+_PHYSICAL: dict[tuple[str, str, int, int], pa.Schema] = {}
+_PHYSICAL_LOCK = threading.Lock()
+
+
+def _index_columns(schema: pa.Schema) -> set[str]:
+    """pandas index columns stored by ``DataFrame.to_parquet()`` (``__index_level_0__``...)."""
+    names = {n for n in schema.names if _INDEX_COLUMN.match(n)}
+    metadata = schema.pandas_metadata if schema.metadata else None
+    for column in (metadata or {}).get("index_columns", []):
+        if isinstance(column, str):
+            names.add(column)
+    return names & set(schema.names)
+
+
+def _physical_schema(fragment: ds.Fragment, reader: str) -> pa.Schema:
+    """A file's own schema, cached per local file (path, size, mtime) and ``reader``."""
+    path = str(getattr(fragment, "path", ""))
+    try:
+        stat = os.stat(path) if isinstance(fragment.filesystem, pafs.LocalFileSystem) else None
+    except OSError:
+        stat = None
+    if stat is None:
+        return fragment.physical_schema
+    key = (path, reader, stat.st_size, stat.st_mtime_ns)
+    with _PHYSICAL_LOCK:
+        cached = _PHYSICAL.get(key)
+    if cached is None:
+        cached = fragment.physical_schema
+        with _PHYSICAL_LOCK:
+            if len(_PHYSICAL) > 100_000:
+                _PHYSICAL.clear()
+            _PHYSICAL[key] = cached
+    return cached
+
+
+def _unified_schema(dataset: ds.Dataset, reader: str, *, every_file: bool = True) -> pa.Schema:
+    """One schema over every file of the dataset, and its partition keys.
+
+    ``pyarrow.dataset`` takes a dataset's schema from its first file alone:
+    columns added in newer files would be invisible, and a CSV or JSON
+    column empty in the first file would get the null type. The files'
+    schemas are unified instead, column by column (``pyarrow.unify_schemas``,
+    permissive promotion: int64 and double give double, null takes the other
+    type; types with no common one keep the first file's, and the scan casts
+    the others), with the partition keys last, and pandas index columns
+    (``__index_level_0__``, written by ``DataFrame.to_parquet()``) left
+    out: they are not data. The same schema serves every window.
+
+    With ``every_file`` False (partition pruning: files outside a window
+    are never opened), only the oldest and the newest file (by path) are:
+    a column added over time is seen, one added and dropped again is not.
+    A file that cannot be opened is left out here; reading a window that
+    needs it fails, naming it.
+    """
+    fragments = sorted(dataset.get_fragments(), key=lambda f: str(getattr(f, "path", "")))
+    if not every_file and len(fragments) > 2:
+        fragments = [fragments[0], fragments[-1]]
+    schemas = []
+    for fragment in fragments:
+        # An unreadable file fails the read of a window that needs it, naming the file.
+        with contextlib.suppress(pa.ArrowInvalid, OSError):
+            schemas.append(_physical_schema(fragment, reader))
+    partitioning = getattr(dataset, "partitioning", None)
+    keys = partitioning.schema if partitioning is not None else pa.schema([])
+    if not schemas:
+        return dataset.schema
+    fields: dict[str, pa.Field] = {}
+    for schema in [*schemas, keys]:
+        for item in schema:
+            known = fields.get(item.name)
+            if known is None:
+                fields[item.name] = item
+            elif not known.type.equals(item.type):
+                # No common type (double vs string): the first file's, the scan casts the rest.
+                with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
+                    fields[item.name] = pa.unify_schemas(
+                        [pa.schema([known]), pa.schema([item])], promote_options="permissive"
+                    ).field(0)
+    index = set().union(*(_index_columns(s) for s in [*schemas, dataset.schema]))
+    return pa.schema([f for name, f in fields.items() if name not in index])
 
 
 def _scalar(moment: datetime, data_type: pa.DataType) -> pa.Scalar[Any]:

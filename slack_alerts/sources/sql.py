@@ -25,12 +25,12 @@ import functools
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import Engine
 
 from slack_alerts.checks.columns import ColumnKind
@@ -41,8 +41,8 @@ from slack_alerts.sources.base import (
     WindowFrame,
     sample_stream,
 )
-from slack_alerts.text import redact_secrets
-from slack_alerts.windows import TimeWindow
+from slack_alerts.text import looks_like_secret, redact_secrets
+from slack_alerts.windows import TimeWindow, as_utc
 
 __all__ = ["SqlSource", "engine_for", "sql_kind"]
 
@@ -68,12 +68,31 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def engine_for(url: str) -> Engine:
-    """One pooled engine per URL for the process (connections are reused across windows)."""
+    """One pooled engine per URL for the process (connections are reused across windows).
+
+    PostgreSQL sessions run in UTC (``-c timezone=UTC`` added to the
+    connection's ``options``, after any the URL gives): a ``timestamp``
+    column without a time zone holds UTC wall times, and comparing it with
+    the window's bounds (``timestamptz``) converts through the session's
+    time zone. A database or role with ``SET timezone`` (or ``PGTZ``) would
+    otherwise shift every window of a ``query`` source by its offset.
+    """
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
-            engine = _ENGINES[url] = sa.create_engine(url, pool_pre_ping=True)
+            engine = _ENGINES[url] = sa.create_engine(
+                url, pool_pre_ping=True, connect_args=_utc_session(sa.make_url(url))
+            )
         return engine
+
+
+def _utc_session(url: sa.URL) -> dict[str, Any]:
+    """``connect_args`` that make a PostgreSQL session's time zone UTC (nothing elsewhere)."""
+    if url.get_backend_name() != "postgresql":
+        return {}
+    given = url.query.get("options", "")
+    options = " ".join(given) if isinstance(given, tuple) else given
+    return {"options": f"{options} -c timezone=UTC".strip()}
 
 
 class SqlSource(BaseModel):
@@ -108,11 +127,30 @@ class SqlSource(BaseModel):
             raise ValueError("give exactly one of table or query")
         if self.query is not None and not (":start" in self.query and ":end" in self.query):
             raise ValueError("query must use both :start and :end (the window's bounds)")
-        for name in ("table", "db_schema", "timestamp_column"):
-            value = getattr(self, name)
-            if value is not None and not _IDENTIFIER.match(value):
-                raise ValueError(f"{name} must be a plain SQL identifier, got {value!r}")
         return self
+
+    # Field validators, so an error names its field; none repeats the value (it may be
+    # a URL with a password put in the wrong field).
+    @field_validator("table", "db_schema", "timestamp_column")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENTIFIER.match(value):
+            raise ValueError(
+                "must be a plain SQL identifier: letters, digits, _ and $ (the value is not "
+                "shown); put the schema in db_schema, and use query for anything else"
+            )
+        return value
+
+    @field_validator("connector")
+    @classmethod
+    def _block_name(cls, value: str | None) -> str | None:
+        if value is not None and (looks_like_secret(value) or "://" in value):
+            raise ValueError(
+                "looks like a URL or a token (not shown): connector is the name of a saved "
+                "SqlAlchemyConnector block; give the database URL as url (kept secret), or "
+                "save it as a block and give the block's name here"
+            )
+        return value
 
     def __repr__(self) -> str:
         where = self.table or "query"
@@ -172,8 +210,20 @@ class SqlSource(BaseModel):
                 f"timestamp_column: {self.timestamp_column!r} is not a column of {self.table!r}"
             )
         stamp = table.c[self.timestamp_column]
+        columns_out = (table.c[n] for n in names)
+        if self._engine().dialect.name == "sqlite" and isinstance(
+            stamp.type, sa.String | sa.DateTime | sa.Date
+        ):
+            return sa.select(*columns_out).where(*_sqlite_window(stamp, window))
+        if isinstance(stamp.type, sa.String):
+            raise SourceError(
+                f"timestamp_column: {self.timestamp_column!r} holds text in {self.table!r}, not "
+                "timestamps: store it as a timestamp type, or read it with a query that casts "
+                f"it, e.g. WHERE CAST({self.timestamp_column} AS TIMESTAMP WITH TIME ZONE) "
+                ">= :start AND ... < :end"
+            )
         start, end = _bound(window.start, stamp), _bound(window.end, stamp)
-        return sa.select(*(table.c[n] for n in names)).where(stamp >= start, stamp < end)
+        return sa.select(*columns_out).where(stamp >= start, stamp < end)
 
     def _chunks(
         self, statement: sa.Executable, columns: Sequence[str] | None
@@ -241,9 +291,49 @@ def _bound(moment: datetime, column: sa.ColumnElement[Any]) -> datetime:
     return moment
 
 
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%f"
+
+
+def _sqlite_window(
+    column: sa.ColumnElement[Any], window: TimeWindow
+) -> list[sa.ColumnElement[bool]]:
+    """The window's filter on a SQLite time column, which holds text.
+
+    SQLite has no time type: a ``DATETIME`` or ``TEXT`` column holds
+    whatever text was written, ``2026-03-01 05:00:00`` (pandas,
+    SQLAlchemy) or ISO 8601 with a ``T`` and an offset
+    (``2026-03-01T05:00:00+00:00``), and those compare as text, wrongly
+    (``T`` sorts after a space). Both sides are normalised by SQLite's
+    ``strftime('%Y-%m-%d %H:%M:%f', ...)``, which reads either form and
+    applies the offset (a time without one is UTC), to the millisecond. A
+    text range one day wider than the window on each side comes first, so
+    an index on the column still narrows the scan.
+    """
+
+    def utc_text(moment: datetime) -> str:
+        return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def normalized(value: Any) -> sa.ColumnElement[Any]:
+        return sa.func.strftime(_SQLITE_TIME, value)
+
+    low = (as_utc(window.start) - timedelta(days=1)).strftime("%Y-%m-%d")
+    high = (as_utc(window.end) + timedelta(days=2)).strftime("%Y-%m-%d")
+    text = sa.type_coerce(column, sa.Text)
+    return [
+        text >= low,
+        text < high,
+        normalized(column) >= normalized(utc_text(window.start)),
+        normalized(column) < normalized(utc_text(window.end)),
+    ]
+
+
 def _normalize_times(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     if column in frame.columns and len(frame):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+        values = frame[column]
+        known = values.dropna()
+        text = len(known) > 0 and isinstance(known.iloc[0], str)
+        # SQLite holds times as text, in whichever ISO 8601 form each writer used.
+        frame[column] = pd.to_datetime(values, utc=True, format="ISO8601" if text else None)
     return frame
 
 

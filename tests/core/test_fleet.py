@@ -273,3 +273,196 @@ def test_validate_connect_names_the_source_that_does_not_answer(
     assert "gone: source does not answer: SourceError: table: no table 'no_such_table'" in out.out
     assert "good:" not in out.out
     assert "1 of 2 source(s) did not answer" in out.err
+
+
+# --- Probe fixes: secrets, typos and the schema ---------------------------------------------
+
+SECRETS = (
+    "postgresql://u:SuperSecret123@h/db",
+    "https://hooks.slack.com/services/T000/B000/XXXXSECRETWEBHOOK",
+    "xoxb-123456789012-abcdefSECRET",
+)
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_a_secret_as_connector_is_refused_naming_the_field(secret: str) -> None:
+    text = (
+        'defaults: {checks: {drift: "0 * * * *"}, source: {kind: sql, table: preds, '
+        "timestamp_column: ts}}\n"
+        f'models: [{{id: a, name: A, source: {{connector: "{secret}"}}}}]\n'
+    )
+    (problem,) = _problems(text)
+    assert problem.startswith("fleet.yaml:2: models[0] (a) > source > connector: looks like a URL")
+    assert "SuperSecret123" not in problem and "SECRET" not in problem
+
+
+@pytest.mark.parametrize("field", ["table", "db_schema", "timestamp_column"])
+def test_a_bad_sql_identifier_is_never_echoed(field: str) -> None:
+    from pydantic import ValidationError
+
+    from slack_alerts.sources.sql import SqlSource
+
+    given = {"url": "sqlite://", "table": "t", "timestamp_column": "ts"}
+    given[field] = "postgresql://user:SuperSecret123@db/x"
+    with pytest.raises(ValidationError) as caught:
+        SqlSource.model_validate(given)
+    assert "SuperSecret123" not in str(caught.value)
+    assert caught.value.errors()[0]["loc"] == (field,)
+    assert "plain SQL identifier" in str(caught.value)
+    text = GOOD.replace(
+        "    timestamp_column: ts",
+        f'    {field}: "{given[field]}"'
+        + ("" if field == "timestamp_column" else "\n    timestamp_column: ts"),
+    )
+    joined = "\n".join(_problems(text))
+    assert f"defaults > source > {field}: must be a plain SQL identifier" in joined
+    assert "SuperSecret123" not in joined
+
+
+def test_a_file_path_holding_a_password_is_refused_without_echo() -> None:
+    from pydantic import ValidationError
+
+    from slack_alerts.sources.files import FileSource
+
+    with pytest.raises(ValidationError) as caught:
+        FileSource(
+            path="https://u:SuperSecret123@example.com/x.csv", format="csv", timestamp_column="ts"
+        )
+    assert "SuperSecret123" not in str(caught.value)
+    assert caught.value.errors()[0]["loc"] == ("path",)
+
+
+def test_a_token_shaped_model_id_is_refused_in_the_fleet_and_in_alerts() -> None:
+    from pydantic import ValidationError
+
+    from slack_alerts import DriftAlert
+
+    token = "xoxb-123456789012-abcdefSECRET"
+    text = GOOD.replace("  - id: los-v1", f"  - id: {token}")
+    (problem,) = _problems(text)
+    line = _line(text, token)
+    assert problem.startswith(
+        f"fleet.yaml:{line}: models[2] (id not shown) > id: looks like a token"
+    )
+    assert "SECRET" not in problem
+    with pytest.raises(ValidationError) as caught:
+        DriftAlert(
+            model_id=token,
+            model_name="m",
+            metric="psi",
+            current_value=1.0,
+            baseline_value=0.0,
+            threshold=0.1,
+        )
+    assert "SECRET" not in str(caught.value) and "model_id" in str(caught.value)
+    # A live config built in Python (a deployment's `live` parameter) refuses it too.
+    from slack_alerts.live import LiveModelConfig
+
+    with pytest.raises(ValidationError) as live_error:
+        LiveModelConfig.model_validate(
+            {
+                "model_id": token,
+                "model_name": "m",
+                "source": {
+                    "kind": "files",
+                    "path": "predictions/",
+                    "format": "parquet",
+                    "timestamp_column": "ts",
+                },
+            }
+        )
+    assert [e["loc"] for e in live_error.value.errors()] == [("model_id",)]
+    assert "SECRET" not in str(live_error.value)
+
+
+def test_a_misspelt_owner_is_an_error_with_a_suggestion() -> None:
+    text = GOOD.replace("    owner: cardiology", "    owner: cardiolgy")
+    (problem,) = _problems(text)
+    line = _line(text, "owner: cardiolgy")
+    assert problem.startswith(f"fleet.yaml:{line}: models[1] (readmit-v2) > owner: no owner")
+    assert "did you mean 'cardiology'?" in problem
+
+
+def test_a_url_as_route_is_refused_without_echo() -> None:
+    text = GOOD.replace("  route: ml-alerts", f"  route: {SECRETS[1]}")
+    (problem,) = _problems(text)
+    line = _line(text, "route: https")
+    assert problem.startswith(f"fleet.yaml:{line}: defaults > route: looks like")
+    assert "SECRETWEBHOOK" not in problem
+
+
+def test_unknown_keys_inside_a_source_are_named_with_their_line() -> None:
+    text = GOOD.replace(
+        "    timestamp_column: ts", "    timestmap_column: ts\n    timestamp_column: ts"
+    )
+    (problem,) = _problems(text)
+    line = _line(text, "timestmap_column")
+    assert problem.startswith(
+        f"fleet.yaml:{line}: defaults > source > timestmap_column: unknown key"
+    )
+    assert "did you mean 'timestamp_column'?" in problem
+    # a sql-only key inherited into a files source
+    text = GOOD.replace(
+        "    source: {table: los_predictions, query: null}",
+        "    source: {kind: files, path: x.parquet, format: parquet, query: null}",
+    )
+    (problem,) = _problems(text)
+    line = _line(text, "    url: ")
+    assert problem.startswith(
+        f"fleet.yaml:{line}: defaults > source > url: unknown key 'url' for a files source: "
+        "it is a key of a sql source; where a files source inherits it, set `url: null`"
+    )
+    assert problem.endswith("(inherited by los-v1)")
+
+
+def test_the_schema_accepts_the_sample_fleet_and_the_readme_example() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    schema = json.loads((ROOT / "docs" / "fleet.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    readme = (ROOT / "README.md").read_text().split("## Monitoring a fleet")[1]
+    for text in (
+        (ROOT / "examples" / "fleet.yaml").read_text(),
+        readme.split("```yaml\n")[1].split("```")[0],
+    ):
+        assert [e.message for e in validator.iter_errors(yaml.safe_load(text))] == []
+    phrase = {"models": [{"id": "a", "current": "last 2 days", "reference": "same hour yesterday"}]}
+    assert not list(validator.iter_errors(phrase))
+    wrong = {"models": [{"id": "a", "current": "previous 2 days"}]}
+    assert list(validator.iter_errors(wrong))
+
+
+def test_the_readme_fleet_example_runs(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from slack_alerts.fleet import run_check
+
+    rng = np.random.default_rng(1)
+    hours = pd.date_range("2026-03-01", "2026-03-09", freq="10min", tz="UTC")[:-1]
+    rows = pd.DataFrame(
+        {
+            "model_id": rng.choice(["sepsis-v4", "los-v1"], len(hours)),
+            "ts": hours.tz_convert(None),
+            "age": rng.normal(60, 10, len(hours)),
+            "heart_rate": rng.normal(80, 5, len(hours)),
+            "lactate": rng.normal(2, 0.5, len(hours)),
+            "p": rng.uniform(size=len(hours)),
+            "y": rng.integers(0, 2, len(hours)),
+        }
+    )
+    url = f"sqlite:///{tmp_path / 'ml.db'}"
+    engine = sa.create_engine(url)
+    rows.to_sql("inference_log", engine, index=False)
+    rows.to_sql("los_predictions", engine, index=False)
+    engine.dispose()
+    readme = (ROOT / "README.md").read_text().split("## Monitoring a fleet")[1]
+    text = readme.split("```yaml\n")[1].split("```")[0]
+    text = text.replace("connector: warehouse", f"url: '{url}'")
+    fleet = load_fleet(text, "README.md")
+    slot = datetime(2026, 3, 8, 12, tzinfo=UTC)
+    for model in fleet.models:
+        result = run_check("drift", model.config, slot)
+        assert result.rows_read > 0, model.id

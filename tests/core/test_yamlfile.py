@@ -48,3 +48,45 @@ def test_rejected_values_are_never_repeated() -> None:
 def test_broken_yaml_names_the_line() -> None:
     with pytest.raises(YamlError, match=r"f.yaml:2: not valid YAML"):
         load_yaml("models:\n  - id: a: b\n", "f.yaml")
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines() -> None:
+    text = (
+        "defaults:\n"
+        '  checks: {drift: "0 * * * *"}\n'
+        '  checks: {performance: "0 6 * * *"}\n'
+        "models:\n"
+        "  - {id: b, name: B, name: B2}\n"
+    )
+    with pytest.raises(YamlError) as caught:
+        load_yaml(text, "fleet.yaml")
+    message = str(caught.value)
+    assert "fleet.yaml:3: duplicate key 'checks' (first at line 2)" in message
+    assert "fleet.yaml:5: duplicate key 'name' (first at line 5)" in message
+
+
+def test_a_duplicate_secret_shaped_key_is_not_echoed() -> None:
+    key = "https://u:hunter2@example.com/x"
+    with pytest.raises(YamlError) as caught:
+        load_yaml(f'"{key}": 1\n"{key}": 2\n', "f.yaml")
+    assert "hunter2" not in str(caught.value) and "f.yaml:2: duplicate key" in str(caught.value)
+
+
+def test_aliases_are_refused_before_any_expansion() -> None:
+    # 9 ** 5 values once expanded (each level multiplies by 9): refused from the parse
+    # events, in time linear in the text, whatever the expansion.
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    for level in range(1, 5):
+        refs = ",".join([f"*a{level - 1}"] * 9)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    lines.append("models: *a4")
+    with pytest.raises(YamlError, match=r"f.yaml:2: YAML aliases \(\*name\) are not allowed"):
+        load_yaml("\n".join(lines) + "\n", "f.yaml")
+
+
+def test_the_id_of_an_item_is_not_shown_when_it_looks_like_a_secret() -> None:
+    document = load_yaml("models:\n  - id: xoxb-123456789012-abcdefSECRET\n    threshold: -1\n")
+    with pytest.raises(ValidationError) as err:
+        File.model_validate(document.data)
+    (line,) = describe_errors(err.value, document)
+    assert "SECRET" not in line and "models[0] (id not shown) > threshold" in line
