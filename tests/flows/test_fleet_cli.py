@@ -1,4 +1,4 @@
-"""The fleet and CLI findings of the hostile-user probe, on the session's real Prefect API.
+"""The fleet commands against the session's real Prefect API.
 
 Secrets given where a name belongs are refused without being echoed (`fleet deploy
 --webhook`, `demo --webhook`); a route that names no block fails `fleet validate

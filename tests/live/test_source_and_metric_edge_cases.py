@@ -1,4 +1,7 @@
-"""Statistics and sources the hostile-user probe broke (findings C1-C7, D, E6-E8).
+"""Edge cases of sources and metrics from real data: duplicate rows under the row cap,
+ECE on small windows, unscored rows, session time zones, SQLite text timestamps,
+schemas that grow, partition keys, pandas index columns, logit scores, text labels and
+semicolon CSVs.
 
 SQL cases run on a real PostgreSQL database (``postgres_url``: created and
 dropped for this module) whose default time zone is America/New_York, as a
