@@ -130,9 +130,17 @@ class SlackAlertsBot(Block):
     @field_validator("allowed_users")
     @classmethod
     def _valid_ids(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if not item.strip() or item.strip()[0] not in "UWS":
-                raise ValueError("allowed_users takes Slack user ids (U…, W…) or user groups (S…)")
+        import re
+
+        # Slack's ids: U/W (users) or S (user groups), then upper-case letters and digits.
+        shape = re.compile(r"[UWS][A-Z0-9]{2,}")
+        for position, item in enumerate(value):
+            if not shape.fullmatch(item.strip()):
+                raise ValueError(
+                    f"allowed_users[{position}] is not a Slack id: give user ids (U…, W…) or "
+                    "user group ids (S…) such as U024BE7LH, not names (Slack: profile > "
+                    "⋮ > Copy member ID)"
+                )
         return [item.strip() for item in value]
 
     @field_validator("api_url")

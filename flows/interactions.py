@@ -16,6 +16,7 @@ State and silences are the flows' own (``flows.delivery.state_store`` and
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -135,9 +136,37 @@ def serve(block_name: str, host: str, port: int, socket_mode: bool) -> int:
         )
     import uvicorn
 
-    logger.info("serving Slack interactions on http://%s:%d%s", host, port, INTERACTIONS_PATH)
-    uvicorn.run(interactions_app(handler), host=host, port=port, log_level="warning")
+    sock = _bound(host, port)
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    logger.info("serving Slack interactions on %s%s", url, INTERACTIONS_PATH)
+    # Said once the port is ours, so the line is true (uvicorn's own is silenced).
+    print(
+        f"Listening for Slack button presses on {url}{INTERACTIONS_PATH} "
+        f"(POST; GET {url}/healthz shows the counts); Ctrl+C to stop",
+        flush=True,
+    )
+    config = uvicorn.Config(interactions_app(handler), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or ValueError naming ``--host``/``--port``."""
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--port {port} is not a port; give one in 0-65535 (0: any free port)")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        raise ValueError(
+            f"cannot listen on --host {host} --port {port} ({error.strerror or error}); "
+            "choose another port, or stop what uses it"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 @contextmanager

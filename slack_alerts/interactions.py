@@ -272,10 +272,9 @@ class InteractionHandler:
         user = payload.get("user") if isinstance(payload.get("user"), Mapping) else {}
         assert isinstance(user, Mapping)
         user_id = str(user.get("id") or "")
-        name = truncate(
-            escape_mrkdwn(single_line(str(user.get("username") or user.get("name") or user_id))),
-            80,
-        )
+        # Plain for what is stored (the silence's author), escaped where Slack renders it.
+        plain = truncate(single_line(str(user.get("username") or user.get("name") or user_id)), 80)
+        name = escape_mrkdwn(plain)
         if not self._allowed(user_id):
             return self._ignore(
                 "user not on the allow-list", receiver=receiver, model_id=model_id, user=user_id
@@ -293,10 +292,10 @@ class InteractionHandler:
             silence = self.silences.add(
                 Silence.lasting(
                     timedelta(hours=SILENCE_ACTIONS[action]),
-                    created_by=f"@{name} ({user_id})" if user_id else f"@{name}",
+                    created_by=f"@{plain} ({user_id})" if user_id else f"@{plain}",
                     comment="from the Slack message's button",
                     now=now,
-                    model_id=model_id,
+                    model_id=model_id,  # exact: the button's own model, "risk[v2]" or "*" alike
                 )
             )
             until = until_text(silence.ends_at, now)

@@ -109,8 +109,10 @@ def security_monitoring_flow(
     ``audit`` (``{"kind": "jsonl", "path": ...}`` or ``{"kind": "sql",
     "connector": ..., "table": ...}``) scans incrementally instead: only the
     records after the source's watermark (a Prefect Variable), plus an
-    overlap as long as the longest rule window, up to the run's scheduled
-    start (or ``scheduled_time``). The watermark advances only after the
+    overlap as long as the longest rule window and the source's
+    ``allowed_lateness_seconds`` (default 900), up to the run's scheduled
+    start (or ``scheduled_time``). A JSONL source scans every line appended
+    since its last read, however late its timestamp. The watermark advances only after the
     run's alerts are accounted for (sent, or in the outbox), so a crash
     between the scan and the send loses nothing; a missed run catches up.
     """

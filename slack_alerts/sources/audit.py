@@ -7,11 +7,28 @@ re-run of a slot reads the same records. The watermark is a small JSON-able
 ``AuditWatermark`` (the flows layer keeps it in a Prefect Variable per
 source, and advances it only after the run's alerts are accounted for).
 
+Audit records arrive late: a log shipper (fluentd, vector) buffers them, so
+a line stamped 10:13 may be written at 10:16, after the 10:15 run. Each
+source has an **allowed lateness** (``allowed_lateness_seconds``, default
+15 minutes, at most a day), as in streaming systems:
+
 - ``AuditFileSource``: a growing JSONL file, or a directory of them. The
-  watermark keeps, per file, the byte offset of the first line of the
-  overlap, so a run reads the new bytes plus the overlap, never the whole log.
+  watermark keeps, per file, how far it was read (a byte offset), so every
+  line appended since the last run is scanned, **whatever its timestamp**:
+  no lateness loses a line. The allowed lateness only widens the context
+  re-read before the watermark (the overlap), so that a late line joins the
+  burst it belongs to. A run reads the new bytes plus that context, never
+  the whole log.
 - ``AuditSqlSource``: a table with a timestamp column; the time range is a
-  ``WHERE`` on it.
+  ``WHERE`` on it. A table has no order of arrival, so each run reads the
+  rows stamped from ``watermark - allowed lateness - overlap``: a row
+  that arrives up to the allowed lateness after its timestamp is scanned;
+  a later one is not (stamp the rows at ingestion, or raise the lateness).
+
+``AuditRead.fresh_since`` says which incidents may be new: those whose last
+record is at or after it (older ones were reported by an earlier run). An
+incident seen again through the context keeps its id, so the pipeline does
+not post it twice.
 
 A missed run needs nothing special: the next run reads from the last
 watermark up to its own scheduled time.
@@ -19,6 +36,7 @@ watermark up to its own scheduled time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -50,7 +68,11 @@ class AuditWatermark(BaseModel):
 
 
 class AuditRead(BaseModel):
-    """One incremental read's records, and the watermark to save once they are accounted for."""
+    """One incremental read's records, and the watermark to save once they are accounted for.
+
+    ``fresh_since``: an incident whose last record is before it was already
+    scanned by an accounted-for run (None: every incident may be new).
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -59,6 +81,21 @@ class AuditRead(BaseModel):
     until: datetime
     new_watermark: AuditWatermark
     bytes_read: int = 0
+    fresh_since: datetime | None = None
+
+
+DEFAULT_ALLOWED_LATENESS_SECONDS = 900.0
+MAX_ALLOWED_LATENESS_SECONDS = 86400.0
+
+
+def _lateness_field() -> Any:
+    return Field(
+        default=DEFAULT_ALLOWED_LATENESS_SECONDS,
+        ge=0,
+        le=MAX_ALLOWED_LATENESS_SECONDS,
+        description="How late (seconds after their timestamp) records may arrive and still "
+        "be scanned with their context; default 900 (15 minutes), at most 86400 (a day)",
+    )
 
 
 def _record_time(line: str) -> datetime | None:
@@ -76,6 +113,7 @@ class AuditFileSource(BaseModel):
 
     kind: Literal["jsonl"] = "jsonl"
     path: str = Field(description="A JSONL file, or a directory of *.jsonl files")
+    allowed_lateness_seconds: float = _lateness_field()
 
     @property
     def key(self) -> str:
@@ -95,26 +133,33 @@ class AuditFileSource(BaseModel):
     def read_after(
         self, watermark: AuditWatermark | None, overlap: timedelta, until: datetime
     ) -> AuditRead:
-        """Records timed in ``[watermark.time - overlap, until)`` (all before ``until`` at first).
+        """Every complete line appended since the last read and timed before ``until``,
+        plus, as context, the lines read before and timed in
+        ``[watermark.time - allowed lateness - overlap, until)``.
 
+        A new line is scanned whatever its timestamp (late lines are not lost);
+        one timed at or after ``until`` waits for the run whose slot it is in.
         Lines that are not JSON or have no readable time are passed on (the
         scan counts them as malformed) only when they are new bytes, so one
         bad line is reported once.
         """
         mark = watermark or AuditWatermark()
         until = as_utc(until)
-        since = mark.time - overlap if mark.time is not None else None
-        next_from = until - overlap
+        lateness = timedelta(seconds=self.allowed_lateness_seconds)
+        since = mark.time - lateness - overlap if mark.time is not None else None
+        next_from = until - lateness - overlap
+        fresh_since = mark.time
         records: list[Any] = []
         offsets: dict[str, int] = {}
         total = 0
         for file in self.files():
             name = str(file)
+            size = file.stat().st_size
             start = mark.offsets.get(name, 0)
-            if start > file.stat().st_size:
-                start = 0  # the file was truncated or rotated: read it again
-            resume: int | None = None
             old_end = mark.offsets.get(f"{name}#end", start)
+            if start > size or old_end > size:
+                start = old_end = 0  # the file was truncated or rotated: read it again
+            resume: int | None = None
             with file.open("rb") as handle:
                 handle.seek(start)
                 position = start
@@ -125,10 +170,11 @@ class AuditFileSource(BaseModel):
                         position = line_start  # a line still being written: next run
                         break
                     total += len(raw)
+                    new = line_start >= old_end
                     text = raw.decode("utf-8", errors="replace")
                     moment = _record_time(text)
                     if moment is None:
-                        if line_start >= old_end and text.strip():
+                        if new and text.strip():
                             records.append(text)
                         continue
                     if moment >= until:
@@ -137,7 +183,11 @@ class AuditFileSource(BaseModel):
                         continue
                     if resume is None and moment >= next_from:
                         resume = line_start
-                    if since is None or moment >= since:
+                    if new:
+                        records.append(text)
+                        if mark.time is not None and fresh_since is not None:
+                            fresh_since = min(fresh_since, moment)
+                    elif since is None or moment >= since:
                         records.append(text)
             offsets[name] = resume if resume is not None else position
             offsets[f"{name}#end"] = position
@@ -147,6 +197,7 @@ class AuditFileSource(BaseModel):
             until=until,
             new_watermark=AuditWatermark(time=until, offsets=offsets),
             bytes_read=total,
+            fresh_since=fresh_since,
         )
 
 
@@ -160,6 +211,7 @@ class AuditSqlSource(BaseModel):
     connector: str | None = None
     table: str
     timestamp_column: str = "timestamp"
+    allowed_lateness_seconds: float = _lateness_field()
 
     @model_validator(mode="after")
     def _credentials(self) -> AuditSqlSource:
@@ -175,7 +227,16 @@ class AuditSqlSource(BaseModel):
 
     @property
     def key(self) -> str:
-        return f"sql:{self.connector or 'url'}:{self.table}"
+        """The connector block and table, or the URL's database (hashed, no password) and table."""
+        if self.connector is not None:
+            return f"sql:{self.connector}:{self.table}"
+        assert self.url is not None
+        raw = self.url.get_secret_value()
+        try:
+            where = sa.make_url(raw).render_as_string(hide_password=True)
+        except sa.exc.ArgumentError:
+            where = raw
+        return f"sql:url-{hashlib.sha256(where.encode('utf-8')).hexdigest()[:16]}:{self.table}"
 
     def with_url(self, url: str | SecretStr) -> AuditSqlSource:
         secret = url if isinstance(url, SecretStr) else SecretStr(url)
@@ -192,9 +253,11 @@ class AuditSqlSource(BaseModel):
     def read_after(
         self, watermark: AuditWatermark | None, overlap: timedelta, until: datetime
     ) -> AuditRead:
+        """Rows timed in ``[watermark.time - allowed lateness - overlap, until)``."""
         mark = watermark or AuditWatermark()
         until = as_utc(until)
-        since = mark.time - overlap if mark.time is not None else None
+        lateness = timedelta(seconds=self.allowed_lateness_seconds)
+        since = mark.time - lateness - overlap if mark.time is not None else None
         rows = self._rows()
         table = rows._table  # reflected once: the schema decides naive vs aware bounds
         stamp = table.c[self.timestamp_column]
@@ -215,6 +278,7 @@ class AuditSqlSource(BaseModel):
             since=since,
             until=until,
             new_watermark=AuditWatermark(time=until),
+            fresh_since=mark.time - lateness if mark.time is not None else None,
         )
 
 

@@ -241,3 +241,124 @@ def test_socket_mode_feeds_the_same_handler(world: World) -> None:
     assert "Acknowledged by @ana" in str(world.slack.message(*_ref(message)).current)
     log = state_of(world.store, world.receiver.key, model)
     assert [s.acked_by for s in log.states.values()] == ["@ana"]
+
+
+# -- probe findings: B4, E15, E17, E13 ------------------------------------------------------
+
+
+def _press_silence(world: World, message: SlackMessage, **user: str) -> None:
+    payload = world.slack.click(message, "slack_alerts.silence_4h", **user)
+    body, headers = signed_request(payload, SECRET)
+    assert world.post(body, headers).status_code == 200
+
+
+@pytest.mark.parametrize("shape", ["{}[v2]", "*"])
+def test_the_silence_button_mutes_exactly_its_own_model(world: World, shape: str) -> None:
+    """B4: the model id is a value, not a pattern: on ``risk[v2]`` the button never mutes
+    ``risk2`` (and always mutes ``risk[v2]``); on a model named ``*``, no other model, and no
+    other model's CRITICAL "monitor failed" alert."""
+    base = unique()
+    model = shape.format(base)
+    message = world.alert_message(model)
+    _press_silence(world, message)
+    (silence,) = [s for s in world.store.all() if s.matchers.get("model_id") == model]
+    try:
+        run = AlertPipeline(world.receiver, world.store, silences=world.store)
+        assert run.submit([drift(model, metric="psi")]).count(AlertStatus.SILENCED) == 1
+        lookalike = f"{base}2" if "[" in model else unique()
+        failed = drift(lookalike, metric="task_run_failed", severity="critical")
+        assert run.submit([failed]).delivered
+    finally:
+        world.store.expire(silence.id)
+
+
+def test_a_button_silence_keeps_the_author_as_plain_text(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """E15: stored and listed as typed; escaped only in the Slack message."""
+    import argparse
+
+    from flows import silence_cli
+
+    model = unique()
+    message = world.alert_message(model)
+    _press_silence(world, message, user_id="U0EVE", username="<!channel> @here")
+    (silence,) = [s for s in world.store.all() if s.matchers.get("model_id") == model]
+    assert silence.created_by == "@<!channel> @here (U0EVE)"
+    shown = str(world.slack.message(*_ref(message)).current)
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
+    args = argparse.Namespace(silence_command="list", all=False)
+    assert silence_cli.run(args, store=world.store) == 0
+    listed = capsys.readouterr().out
+    assert "by @<!channel> @here (U0EVE)" in listed and "&lt;" not in listed
+    world.store.expire(silence.id)
+
+
+def test_allowed_users_must_be_slack_ids() -> None:
+    """E17: a name that starts with U, W or S is not an id."""
+    from pydantic import ValidationError
+
+    from blocks import SlackAlertsBot
+
+    def bot(allowed: list[str]) -> SlackAlertsBot:
+        return SlackAlertsBot(bot_token=FAKE_BOT_TOKEN, channel="#x", allowed_users=allowed)
+
+    assert bot([" U024BE7LH", "W0ABC", "S0ONCALL"]).allowed_users == [
+        "U024BE7LH",
+        "W0ABC",
+        "S0ONCALL",
+    ]
+    for wrong in (["Sam"], ["U024be7lh"], ["U0OK", "Walter"], ["S"], ["@ana"]):
+        with pytest.raises(ValidationError, match=r"allowed_users\[\d\] is not a Slack id"):
+            bot(wrong)
+
+
+def test_serve_interactions_says_where_it_listens(prefect_env: dict[str, str]) -> None:
+    """E13: one line with host, port and path once the port is bound, and how to stop."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    name = unique("probe-bot").replace(":", "-").lower()
+    save = (
+        "from blocks import SlackAlertsBot\n"
+        f"SlackAlertsBot(bot_token={FAKE_BOT_TOKEN!r}, signing_secret={SECRET!r}, "
+        f"channel='#x').save({name!r}, overwrite=True)\n"
+    )
+    subprocess.run([sys.executable, "-c", save], cwd=root, env=prefect_env, check=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve-interactions", "--bot", name, "--port", "0"],
+        cwd=root,
+        env=prefect_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        import select
+
+        ready, _, _ = select.select([server.stdout], [], [], 120)  # no line: fail, not hang
+        line = server.stdout.readline() if ready else ""
+        found = re.search(r"on (http://127\.0\.0\.1:(\d+))/slack/interactions ", line)
+        assert found and "Ctrl+C to stop" in line, line
+        health = httpx.get(found.group(1) + "/healthz", timeout=10)
+        assert health.status_code == 200
+        os.kill(server.pid, signal.SIGINT)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    bad = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "serve-interactions", "--bot", name, "--port", "99999"],
+        cwd=root,
+        env=prefect_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1 and "--port 99999" in bad.stderr and "Traceback" not in bad.stderr

@@ -81,3 +81,88 @@ def test_a_cli_silence_mutes_the_pipeline_and_is_counted_after(state_url: str) -
         after = datetime.now(UTC) + timedelta(hours=5)
         assert run.submit([drift(model, metric="c")], now=after).delivered
         assert "2 alerts arrived under a silence" in str(server.payloads()[-1])
+
+
+# -- probe findings: B4 (the CLI side), B5, D7, D8, E14 ---------------------------------------
+
+
+def _added(out: str) -> str:
+    return out.split()[1].rstrip(":")
+
+
+def test_matchers_are_exact_unless_a_pattern_is_asked_for(
+    state_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = unique()
+    literal = f"{base}[v2]"
+    assert main(["silence", "add", "--model", literal, "--author", "ana"]) == 0
+    out = capsys.readouterr().out
+    assert f"model_id={literal}" in out and "--model-pattern" in out  # a note, not an error
+    assert "stored in the database named by $SLACK_ALERTS_STATE_URL" in out
+    assert main(["silence", "add", "--model-pattern", f"{base}-*", "--author", "ana"]) == 0
+    assert f"model_id~{base}-*" in capsys.readouterr().out
+    with LocalWebhookServer() as server:
+        from tests.contract.test_pipeline_contract import receiver
+
+        run = AlertPipeline(receiver(server), silence_store(), silences=silence_store())
+        muted = run.submit([drift(literal), drift(f"{base}-a"), drift(f"{base}2")])
+        statuses = {a.model_id: a.status for a in muted.alerts}
+        assert statuses[literal] == statuses[f"{base}-a"] == AlertStatus.SILENCED
+        assert statuses[f"{base}2"] != AlertStatus.SILENCED  # not risk2 for risk[v2]
+    # Alertmanager's rule: some matcher must not match everything.
+    assert main(["silence", "add", "--model-pattern", "*"]) == 1
+    assert "does not match everything" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "stored"),
+    [
+        (["--kind", "fairness"], {"kind": "compliance"}),
+        (["--kind", "Security"], {"kind": "safety"}),
+        (["--severity", "CRITICAL"], {"severity": "critical"}),
+    ],
+)
+def test_kind_aliases_and_severity_case_are_normalized(
+    state_url: str, capsys: pytest.CaptureFixture[str], flags: list[str], stored: dict[str, str]
+) -> None:
+    model = unique()
+    assert main(["silence", "add", "--model", model, *flags]) == 0
+    silence_id = _added(capsys.readouterr().out)
+    (silence,) = [s for s in silence_store().all() if s.id == silence_id]
+    assert silence.matchers == {"model_id": model, **stored}
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--kind", "nonsense"], "use one of drift, compliance, safety"),
+        (["--severity", "catastrophic"], "use one of info, warning, critical"),
+        (["--duration", "100000000d"], "longer than a silence may last (365d)"),
+        (["--duration", "9" * 400 + "d"], "longer than a silence may last"),
+        (["--model", "   "], "model_id: an empty value would never match"),
+    ],
+)
+def test_silences_that_could_never_match_or_end_are_refused(
+    state_url: str, capsys: pytest.CaptureFixture[str], flags: list[str], said: str
+) -> None:
+    before = len(silence_store().all())
+    model = ["--model", unique()] if "--model" not in flags else []
+    assert main(["silence", "add", *model, *flags]) == 1
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and "validation error" not in err
+    assert len(silence_store().all()) == before
+
+
+def test_without_a_server_or_a_state_database_silence_refuses(
+    prefect_api: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """E14: no PREFECT_API_URL (and no $SLACK_ALERTS_STATE_URL): refused, as `register` is."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert main(["silence", "add", "--model", unique()]) == 1
+    err = capsys.readouterr().err
+    assert "PREFECT_API_URL is not set" in err and "slack-alerts silence add" in err
+    with temporary_settings({PREFECT_API_URL: prefect_api}):
+        assert main(["silence", "add", "--model", unique(), "--duration", "1h"]) == 0
+    assert f"stored on the Prefect server at {prefect_api}" in capsys.readouterr().out
