@@ -104,9 +104,9 @@ class FleetRunIncomplete(AlertsNotDelivered):
         self.report = report
         super().__init__(
             f"fleet {report.fleet} {report.check} run not complete: "
-            f"{'; '.join(report.problems)}. Undelivered alerts are kept in the outbox: fix "
-            "the route (`slack-alerts fleet validate FILE --connect` checks every route "
-            "block), then run `slack-alerts replay`."
+            f"{'; '.join(report.problems)}. Undelivered alerts are kept in the outbox: once "
+            "the cause above is fixed (`slack-alerts fleet validate FILE --connect` checks "
+            "every route block and source), `slack-alerts replay` delivers them."
         )
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickled with the failed state

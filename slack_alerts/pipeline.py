@@ -115,6 +115,15 @@ class _DetachedSession:
         return None
 
 
+def _close(session: StateSession, notes: list[str]) -> None:
+    """Release a group's lock; a release that fails is a note (the lease expires), never
+    an exception that would turn the group's delivered alerts into failures."""
+    try:
+        session.close()
+    except Exception as exc:
+        notes.append(f"state lock release failed ({_reason(exc)}); it will expire")
+
+
 def _reason(exc: BaseException) -> str:
     return (
         f"{type(exc).__name__}: {untrusted_text(str(exc), 200)}" if str(exc) else type(exc).__name__
@@ -410,7 +419,7 @@ class AlertPipeline:
                     f"state of model {safe_text(group.model_id)} at {receiver.name} unreadable "
                     f"({_reason(exc)}); sending without dedup"
                 )
-                session.close()
+                _close(session, out.notes)
                 session = _DetachedSession(receiver.key, group.model_id)
                 log = session.load()
             # Read the clock inside the lock: the previous holder's writes are older.
@@ -469,10 +478,7 @@ class AlertPipeline:
                         detail="held back by the rate limit, and the count could not be saved",
                     )
         finally:
-            try:
-                session.close()
-            except Exception as exc:
-                out.notes.append(f"state lock release failed ({_reason(exc)}); it will expire")
+            _close(session, out.notes)
         return result
 
     def _silence(

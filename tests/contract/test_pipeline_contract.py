@@ -246,6 +246,48 @@ def test_fails_open_when_the_state_is_unreachable(
     assert len(webhook_server.payloads()) == 1 and outbox.pending() == []
 
 
+class _GoneAfterTheLock:
+    """The backend's store, whose API stops answering once a group's lock is taken:
+    reading the log and releasing the lock both fail (the lock is released for real
+    first, so later tests are not blocked)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def open(self, receiver: str, model_id: str, *, wait_seconds: float) -> StateSession:
+        real = self.store.open(receiver, model_id, wait_seconds=wait_seconds)
+        return _GoneSession(real)
+
+
+class _GoneSession:
+    def __init__(self, real: StateSession) -> None:
+        self.real = real
+
+    def load(self) -> Any:
+        raise StateUnavailable("reading the alert state: no answer")
+
+    def save(self, log: Any) -> None:
+        raise StateUnavailable("saving the alert state: no answer")
+
+    def close(self) -> None:
+        self.real.close()
+        raise StateUnavailable("releasing a lease: no answer")
+
+
+def test_fails_open_when_the_state_goes_away_after_the_lock(
+    backend: Backend, webhook_server: LocalWebhookServer, outbox: DurableOutbox
+) -> None:
+    run = pipeline(
+        backend, receiver(webhook_server), outbox, store=_GoneAfterTheLock(backend.store)
+    )
+    alert = drift(unique())
+    outcome = run.submit([alert])
+    assert outcome.delivered == [alert.fingerprint]  # a failed release is a note, not a failure
+    assert any("sending without dedup" in note for note in outcome.notes)
+    assert any("state lock release failed" in note for note in outcome.notes)
+    assert len(webhook_server.payloads()) == 1 and outbox.pending() == []
+
+
 def test_a_taken_lock_keeps_the_alerts_for_replay(
     backend: Backend, webhook_server: LocalWebhookServer, outbox: DurableOutbox
 ) -> None:
