@@ -79,10 +79,37 @@ def test_register_send_test_and_limits(prefect_env: dict[str, str]) -> None:
         server.default = ScriptedResponse(404, "channel_not_found")
         bad = run(["send-test", "--block", name], prefect_env)
         assert bad.returncode == 1 and "channel was deleted or renamed" in bad.stderr
+        # A 200 that is not Slack's "ok" (a proxy's login page) is not a success.
+        server.default = ScriptedResponse(200, "<html><body>Sign in</body></html>")
+        login = run(["send-test", "--block", name], prefect_env)
+        assert login.returncode == 1, login.stdout + login.stderr
+        assert "Sent a test message" not in login.stdout and server.path not in login.stderr
     limits = run(["limits"], prefect_env)
     assert limits.returncode == 0 and (
         "slack-alerts-rate-" in limits.stdout or "No slack-alerts limits" in limits.stdout
     )
+
+
+def test_outbox_lists_what_is_kept_and_what_slack_refused(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    from slack_alerts import DurableOutbox, RetryPolicy, SlackAlertClient
+    from tests.factories import drift
+
+    box = DurableOutbox(tmp_path / "undelivered")
+    with LocalWebhookServer() as server:
+        once = RetryPolicy(max_retries=0)
+        with SlackAlertClient(server.url, retry_policy=once, durable_outbox=box) as client:
+            server.default = ScriptedResponse(503, "busy")
+            assert not client.send(drift("kept-model")).ok
+            server.default = ScriptedResponse(400, "invalid_blocks")
+            assert not client.send(drift("refused-model")).ok
+    done = run(["outbox", "--outbox", str(box.directory)], prefect_env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pending, dead = done.stdout.split("Dead letters in")
+    assert "model kept-model  1 alert(s)" in pending and "refused-model" not in pending
+    assert "model refused-model  1 alert(s)" in dead and "invalid_blocks" in dead
+    assert server.path not in done.stdout
 
 
 def test_unreachable_server_says_what_to_do(prefect_env: dict[str, str]) -> None:
