@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from prefect import task
 
+from slack_alerts.text import looks_like_secret
+
 
 class InputFileError(ValueError):
     """An input file cannot be used as it is; the message names the argument and the file."""
@@ -99,6 +101,20 @@ def load_frame(
     """
     if isinstance(source, pd.DataFrame):
         return source
+    if looks_like_secret(str(source)):
+        raise InputFileError(
+            f"{name}: looks like a URL with a password or a token (not shown), not a file; give "
+            "a CSV or Parquet path or a DataFrame (for a database, use `live` with a SQL source)"
+        )
+    if looks_like_secret(encoding):
+        raise InputFileError("encoding: looks like a secret (not shown); use e.g. 'utf-8'")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputFileError(
+            f"encoding: {encoding[:40]!r} is not a text encoding Python knows; use e.g. "
+            "'utf-8', 'latin-1' or 'cp1252'"
+        ) from None
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"{name}: no file at {path}")

@@ -111,7 +111,7 @@ class OutcomesJoin(BaseModel):
     prediction), so a run sees the labels that had arrived by its slot.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     source: Source
     prediction_id_column: str = Field(description="The id column in the predictions")

@@ -152,8 +152,20 @@ def single_line(text: str) -> str:
 _SLACK_WEBHOOK_PATH = re.compile(r"/services/(T)[A-Za-z0-9_\-]*/(B)[A-Za-z0-9_\-]*/[A-Za-z0-9_\-]+")
 # Slack tokens: bot (xoxb), user (xoxp), app-level (xapp), legacy and refresh ones.
 _SLACK_TOKEN = re.compile(r"\b(xox[abposre]|xapp)-[A-Za-z0-9\-]{6,}")
-# The password of a URL's userinfo: postgresql://user:pw@host/db.
-_URL_PASSWORD = re.compile(r"(?<=[A-Za-z0-9+.\-]://)([^\s:/@]{0,256}):([^\s@/]{1,256})@")
+# The password of a URL's userinfo: postgresql://user:pw@host/db. Also after "scheme:/"
+# (pathlib turns "://" into ":/") and with "@" inside the password (the last "@" of the
+# word ends it); s3://KEY:SECRET@bucket alike.
+_URL_PASSWORD = re.compile(
+    r"(?P<prefix>\b[A-Za-z][A-Za-z0-9+.\-]{0,30}:/{1,2})(?P<user>[^\s:/@]{0,256}):"
+    r"(?P<password>\S{1,256})@(?=[^\s@]*(?:\s|$|[\"'`),;\]]))"
+)
+# Slack's workflow and trigger webhooks carry their secret in the path too.
+_SLACK_WORKFLOW_PATH = re.compile(r"(hooks\.slack\.com/(?:workflows|triggers))/[A-Za-z0-9_\-/]+")
+# An HTTP bearer token, and a password given as a setting (password=..., pwd: ...).
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}")
+_PASSWORD_SETTING = re.compile(
+    r"(?i)\b(password|passwd|pwd|api[_-]?key)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s;,&'\"]+)"
+)
 REDACTED = "***"
 
 
@@ -182,8 +194,11 @@ def redact_secrets(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
 
     ``secrets`` are full URLs, paths or tokens known to be secret; whatever
     is *shaped* like one is removed even when it is not listed: Slack webhook
-    paths (``/services/T…/B…/…``), Slack tokens (``xoxb-…``, ``xapp-…``) and
-    the password of a URL (``postgresql://user:***@host``).
+    paths (``/services/T…/B…/…``) and workflow or trigger webhook paths, Slack
+    tokens (``xoxb-…``, ``xapp-…``), the password of a URL
+    (``postgresql://user:***@host``, also ``scheme:/`` as ``pathlib`` writes it and
+    with ``@`` inside the password), bearer tokens, and ``password=…`` /
+    ``pwd: …`` / ``api_key=…`` settings.
     """
     for secret in secrets:
         if not secret:
@@ -197,8 +212,15 @@ def redact_secrets(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
         text = _SLACK_WEBHOOK_PATH.sub(f"/services/T{ELLIPSIS}/B{ELLIPSIS}/{REDACTED}", text)
     if "xox" in text or "xapp" in text:
         text = _SLACK_TOKEN.sub(lambda m: f"{m.group(1)}-{REDACTED}", text)
-    if "://" in text:
-        text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+    if ":/" in text and "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m['prefix']}{m['user']}:{REDACTED}@", text)
+    if "hooks.slack.com/" in text:
+        text = _SLACK_WORKFLOW_PATH.sub(lambda m: f"{m.group(1)}/{REDACTED}", text)
+    lowered = text.lower()
+    if "bearer" in lowered:
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    if "pass" in lowered or "pwd" in lowered or "key" in lowered:
+        text = _PASSWORD_SETTING.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return text
 
 

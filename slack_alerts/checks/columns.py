@@ -70,6 +70,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from slack_alerts.logs import warn_and_record
+from slack_alerts.text import redact_secrets
 
 
 class ColumnKind(StrEnum):
@@ -318,7 +319,8 @@ def _declared_kinds(
             kind = ColumnKind(str(value).strip().lower())
         except ValueError:
             allowed = ", ".join(sorted(k.value for k in DECLARABLE))
-            raise ValueError(f"kinds[{name!r}] = {value!r} is not a kind ({allowed})") from None
+            shown = redact_secrets(f"kinds[{name!r}] = {value!r}")
+            raise ValueError(f"{shown} is not a kind ({allowed})") from None
         if kind is ColumnKind.MISSING:
             raise ValueError(
                 f"kinds[{name!r}]: 'missing' is read off the frames (a column in one frame "

@@ -41,7 +41,7 @@ __all__ = [
 class DataHealthThresholds(BaseModel):
     """Thresholds of the data-health rules. All overridable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     min_rows: int = Field(default=1, ge=1, description="Fewer rows in a window: CRITICAL")
     min_volume_ratio: float = Field(

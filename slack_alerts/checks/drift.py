@@ -110,7 +110,7 @@ _PARALLEL_MIN_ROWS = 50_000
 class DriftThresholds(BaseModel):
     """When a shift counts as drift, and how bad it is. All overridable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     psi_warning: float = Field(default=0.1, gt=0, description="PSI at which drift is a WARNING")
     psi_critical: float = Field(default=0.25, gt=0, description="PSI at which it is CRITICAL")

@@ -44,7 +44,7 @@ RULES = ("fairness", "equalized_odds", "validity", "safety")
 class FairnessThresholds(BaseModel):
     """FAVES rules. Defaults follow the four-fifths rule; all overridable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     min_ratio: float = Field(
         default=0.8, gt=0, le=1, description="Disparate impact below this is a violation"

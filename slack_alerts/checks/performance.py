@@ -85,7 +85,7 @@ def not_probabilities(score: Any) -> str:
 class PerformanceThresholds(BaseModel):
     """When a window's labels are enough to judge it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     min_labels: int = Field(
         default=100, ge=1, description="Fewer labelled rows than this: not judged"

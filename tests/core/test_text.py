@@ -187,6 +187,35 @@ class TestSecrets:
         out = redact_secrets("POST /custom/path/abcdef HTTP/1.1", [secret])
         assert "abcdef" not in out
 
+    @pytest.mark.parametrize(
+        ("text", "kept"),
+        [
+            ("no file at postgresql:/u:Secr3tPass@h/db", "no file at postgresql:/u:***@h/db"),
+            ("postgresql://u:p@ss@Secr3tPass@h:5432/db x", "postgresql://u:***@h:5432/db x"),
+            ("s3://AKIAEXAMPLE:Secr3tPass@bucket/key", "s3://AKIAEXAMPLE:***@bucket/key"),
+            (
+                "https://hooks.slack.com/workflows/T0/A0/1/Secr3tPass",
+                "https://hooks.slack.com/workflows/***",
+            ),
+            (
+                "https://hooks.slack.com/triggers/T0/1/Secr3tPass",
+                "https://hooks.slack.com/triggers/***",
+            ),
+            ("Authorization: Bearer Secr3tPassToken", "Authorization: Bearer ***"),
+            ("host=db password=Secr3tPass dbname=x", "host=db password=*** dbname=x"),
+            ("api_key='Secr3tPass'", "api_key=***"),
+        ],
+    )
+    def test_secret_shapes_found_in_the_field(self, text: str, kept: str) -> None:
+        assert redact_secrets(text) == kept
+
+    @pytest.mark.parametrize(
+        "text",
+        ["mail a@b.com at 10:30", "https://example.com/a/b", "bot_token: looks like a token"],
+    )
+    def test_ordinary_text_is_kept(self, text: str) -> None:
+        assert redact_secrets(text) == text
+
 
 class TestSafeUrl:
     @pytest.mark.parametrize(
