@@ -18,12 +18,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
-from flows.delivery import intake_and_route, prefect_pipeline
+from flows.delivery import Resolution, intake_and_route, prefect_pipeline
 from flows.routing import WebhookRef
 from flows.tasks import RETRY_OPTIONS, TransientDeliveryError
 from slack_alerts.client import result_for
 from slack_alerts.models import Alert
-from slack_alerts.outbox import OutboxRecord
+from slack_alerts.outbox import UNDELIVERED_ENV, OutboxRecord
 from slack_alerts.pipeline import AlertOutcome, AlertStatus, outcome_of
 from slack_alerts.routing import Router
 
@@ -129,7 +129,7 @@ def send_alerts(
                 AlertStatus.FAILED_TRANSIENT,
                 error=delivery.error if delivery else type(failure).__name__,
                 detail=delivery.detail if delivery else "",
-                location=delivery.location if delivery else None,
+                location=_where_kept(delivery.location if delivery else None, model, resolution),
             )
             for alert in {a.fingerprint: a for a in by_model.get(model, [])}.values()
         ]
@@ -137,15 +137,30 @@ def send_alerts(
     return result
 
 
+def _where_kept(location: str | None, model: str, resolution: Resolution) -> str | None:
+    """Where a failed model's alerts are on disk: the failure's record, else the intake's."""
+    if location:
+        return location
+    record = resolution.records.get(model)
+    return str(record.path) if record is not None and record.path else None
+
+
+NOT_KEPT = "NOT kept"
+
+
 def undelivered_problem(outcomes: Sequence[AlertOutcome]) -> str | None:
     """What went wrong, when some alerts were attempted but not delivered; else None.
 
     Refused (dead letters) and kept (outbox) alerts make a run that must not
-    look like a success: nobody was told about them yet.
+    look like a success: nobody was told about them yet. An undelivered alert
+    with no outbox location was not written anywhere (the outbox folder could
+    not be written): it is said to be lost, and replay is not promised.
     """
     refused = [o for o in outcomes if o.status is AlertStatus.FAILED_PERMANENT]
-    kept = [o for o in outcomes if o.status in (AlertStatus.FAILED_TRANSIENT, AlertStatus.KEPT)]
-    if not refused and not kept:
+    pending = [o for o in outcomes if o.status in (AlertStatus.FAILED_TRANSIENT, AlertStatus.KEPT)]
+    kept = [o for o in pending if o.location]
+    lost = [o for o in pending if not o.location]
+    if not refused and not pending:
         return None
     parts = []
     if refused:
@@ -158,7 +173,13 @@ def undelivered_problem(outcomes: Sequence[AlertOutcome]) -> str | None:
             f"{len(kept)} kept in the outbox ({_reason(kept[0])}; "
             "`slack-alerts replay` delivers them)"
         )
-    return f"{len(refused) + len(kept)} of {len(outcomes)} alert(s) not delivered: " + "; ".join(
+    if lost:
+        parts.append(
+            f"{len(lost)} {NOT_KEPT} ({_reason(lost[0])}; the outbox folder could not be "
+            f"written, so these alerts are lost: make ${UNDELIVERED_ENV} a writable folder, "
+            "see the ALERTS NOT DURABLE warning, then run the monitor again)"
+        )
+    return f"{len(refused) + len(pending)} of {len(outcomes)} alert(s) not delivered: " + "; ".join(
         parts
     )
 
@@ -170,13 +191,18 @@ def _reason(outcome: AlertOutcome) -> str:
 class AlertsNotDelivered(RuntimeError):
     """Raised at the end of a monitoring run whose alerts were not all delivered.
 
-    The alerts are in the durable outbox; the message says why and what to do.
-    The run fails visibly instead of reporting a success nobody was told about.
+    The message says where the alerts are (the durable outbox, the dead
+    letters, or nowhere when the outbox could not be written), why, and what
+    to do. The run fails visibly instead of reporting a success nobody was
+    told about.
     """
 
 
 def fail_if_undelivered(problem: str | None) -> None:
     if problem:
-        raise AlertsNotDelivered(
-            f"alerts not delivered: {problem}. Fix the destination, then run `slack-alerts replay`."
-        )
+        advice = "Fix the destination, then run `slack-alerts replay`."
+        if NOT_KEPT in problem:
+            advice = "Fix the outbox folder and the destination, then run the monitor again."
+            if "kept in the outbox" in problem or "refused by Slack" in problem:
+                advice += " `slack-alerts replay` delivers the alerts that were kept."
+        raise AlertsNotDelivered(f"alerts not delivered: {problem}. {advice}")

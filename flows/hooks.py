@@ -31,6 +31,7 @@ from flows.delivery import deliver
 from flows.routing import WebhookRef
 from slack_alerts import SafetyEvent, SeverityLevel
 from slack_alerts.models import MAX_ID_LENGTH
+from slack_alerts.outbox import UNDELIVERED_ENV
 from slack_alerts.text import untrusted_text
 
 logger = get_logger("slack_alerts.hooks")
@@ -107,10 +108,18 @@ def _notify(webhook: WebhookRef, event: SafetyEvent, run: FlowRun | TaskRun) -> 
     outcome, problem = deliver([event], webhook, dedup=False)
     failed = [o for o in outcome.alerts if not o.status.accounted]
     if problem or failed:
+        if failed and not failed[0].location:
+            where = (
+                f"NOT kept: the outbox folder could not be written (make ${UNDELIVERED_ENV} "
+                "writable); this notice is lost"
+            )
+        else:
+            where = "kept in the outbox"
         logger.error(
-            "Slack failure notice for run %s not delivered: %s; kept in the outbox",
+            "Slack failure notice for run %s not delivered: %s; %s",
             run.name,
             failed[0].error if failed else "configuration",
+            where,
         )
 
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
 from flows.backend.controlplane import ControlPlaneUnavailable
 from flows.delivery import CONTROL, prefect_pipeline
+from flows.dispatch import AlertsNotDelivered
 from flows.routing import WebhookNotFound, WebhookRef, resolve_router
 from slack_alerts.client import WEBHOOK_ENV
 from slack_alerts.outbox import DurableOutbox, OutboxRecord
@@ -38,6 +40,28 @@ class ReplayReport(BaseModel):
         default_factory=list, description="Why some records were not attempted"
     )
     stopped_by: str | None = Field(None, description="The first error that kept records")
+
+
+class ReplayIncomplete(AlertsNotDelivered):
+    """A replay that left records in the outbox; ``report`` is what it did.
+
+    Raised at the end of ``replay_outbox`` so that its run ends Failed, as a
+    monitoring run with undelivered alerts does, instead of Completed.
+    """
+
+    def __init__(self, report: ReplayReport) -> None:
+        self.report = report
+        reasons = [report.stopped_by] if report.stopped_by else []
+        reasons += report.skipped
+        super().__init__(
+            f"replay not complete: {report.remaining} record(s) still pending in the outbox "
+            f"({'; '.join(reasons) or 'see the log'}); {report.delivered} delivered, "
+            f"{report.deduplicated} deduplicated, {report.dead} refused by Slack. Fix the "
+            "cause (`slack-alerts send-test --block NAME`), then run `slack-alerts replay` again."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with the failed state
+        return (type(self), (self.report,))
 
 
 def replay_records(records: list[OutboxRecord], webhook: WebhookRef = None) -> ReplayReport:
@@ -86,7 +110,8 @@ def replay_outbox(
     """Deliver the durable outbox (``$SLACK_ALERTS_UNDELIVERED`` unless ``outbox_dir``).
 
     ``dead=True`` first moves the dead letters back (after you fixed what
-    Slack refused), then replays everything.
+    Slack refused), then replays everything. Raises ``ReplayIncomplete`` (the
+    run ends Failed, its ``report`` attached) when records are still pending.
     """
     logger = get_run_logger()
     outbox = DurableOutbox(Path(outbox_dir) if outbox_dir else None)
@@ -99,4 +124,6 @@ def replay_outbox(
     report.remaining = len(outbox.pending())
     for reason in report.skipped:
         logger.warning("Not replayed: %s", reason)
+    if report.remaining:
+        raise ReplayIncomplete(report)
     return report

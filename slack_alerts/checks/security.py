@@ -5,7 +5,13 @@ Each record is a dict with ``timestamp``, ``principal``, ``ip``,
 ``scan_events`` turns records into ``SafetyEvent``s:
 
 - ``auth_failure_burst``: at least N auth failures by one principal or IP
-  within a sliding window;
+  within a sliding window. A record is an auth failure when its ``status``,
+  compared case-blind with ``-`` and spaces read as ``_``, is one of
+  ``AUTH_FAILURE_STATUSES``: ``401``, ``403``, ``fail``, ``failed``,
+  ``failure``, ``auth_failed``/``auth_failure``, ``authentication_failed``,
+  ``login_failed``, ``unauthorized``/``unauthorised``, ``unauthenticated``,
+  ``forbidden``, ``denied``/``access_denied``, ``rejected``. A bare ``error``
+  does not count: it is usually a server error, not a refused login;
 - ``unauthorized_access``: a principal not on a model's allow-list;
 - ``phi_in_output``: PHI/PII patterns in outputs (the kind and the log line
   are reported, never the matched value);
@@ -47,8 +53,34 @@ from slack_alerts.models import SafetyEvent, SeverityLevel
 from slack_alerts.text import find_phi, valid_unicode_json
 
 AUTH_FAILURE_STATUSES = frozenset(
-    {"401", "403", "auth_failed", "auth_failure", "unauthorized", "forbidden", "denied"}
+    {
+        "401",
+        "403",
+        "fail",
+        "failed",
+        "failure",
+        "auth_failed",
+        "auth_failure",
+        "authentication_failed",
+        "authentication_failure",
+        "login_failed",
+        "login_failure",
+        "unauthorized",
+        "unauthorised",
+        "unauthenticated",
+        "forbidden",
+        "denied",
+        "access_denied",
+        "rejected",
+    }
 )
+"""Statuses that count as an authentication failure, after ``normalize_status``."""
+
+
+def normalize_status(value: Any) -> str:
+    """A status compared case-blind, ``-``/space as ``_``: ``"Auth-Failed "`` is ``auth_failed``."""
+    return re.sub(r"[\s-]+", "_", str(value or "").strip().lower())
+
 
 DEFAULT_INJECTION_MARKERS = (
     r"ignore (?:all |any )?(?:the )?(?:previous|prior|above|earlier) "
@@ -79,7 +111,7 @@ def cap_identifier(value: str) -> str:
 class SecurityRules(BaseModel):
     """Thresholds and lists for the security rules. All overridable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     auth_failure_threshold: int = Field(default=5, ge=1, description="Failures that make a burst")
     auth_failure_critical: int = Field(
@@ -187,7 +219,7 @@ def parse_record(raw: Any, line: int) -> AuditRecord | MalformedRecord:
         ip=str(raw.get("ip") or ""),
         model_id=str(raw["model_id"]),
         action=str(raw.get("action") or ""),
-        status=str(raw.get("status") or "").lower(),
+        status=normalize_status(raw.get("status")),
         prompt=str(raw.get("prompt") or ""),
         output=str(raw.get("output") or ""),
     )

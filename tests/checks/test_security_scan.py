@@ -46,6 +46,22 @@ class TestRules:
         (event,) = scan_events(events)
         assert event.metadata["ip"] == "10.6.6.6" and event.severity is SeverityLevel.CRITICAL
 
+    @pytest.mark.parametrize(
+        "status", ["failed", "FAILED", "Failure", "fail", "Denied", "REJECTED", "Auth-Failed", 401]
+    )
+    def test_auth_burst_counts_common_failure_spellings(self, status: object) -> None:
+        logins = [record(i * 3, "alice", action="login", status=status) for i in range(20)]
+        events = scan_events(logins)
+        assert {e.event_type for e in events} == {"auth_failure_burst"}
+        by_principal = [e for e in events if e.metadata.get("principal") == "alice"]
+        assert len(by_principal) == 1 and by_principal[0].metadata["failures"] == 20
+        assert by_principal[0].severity is SeverityLevel.CRITICAL
+
+    @pytest.mark.parametrize("status", ["200", "ok", "success", "error", ""])
+    def test_non_auth_statuses_do_not_count_as_auth_failures(self, status: str) -> None:
+        logins = [record(i, "alice", action="login", status=status) for i in range(20)]
+        assert scan_events(logins) == []
+
     def test_two_separate_bursts(self) -> None:
         events = [record(i, "p", status="403") for i in range(6)] + [
             record(3600 + i, "p", status="403") for i in range(6)

@@ -112,6 +112,8 @@ def test_prefect_send_failing_after_retries_is_replayed(webhook_server: LocalWeb
 
     from blocks import SlackAlertsWebhook
     from flows import replay_outbox, send_alert
+    from flows.dispatch import AlertsNotDelivered
+    from flows.replay import ReplayIncomplete
 
     block = SlackAlertsWebhook(webhook_url=webhook_server.url)  # type: ignore[arg-type]
     alert = drift(model_id=f"m-{uuid.uuid4().hex[:6]}")
@@ -128,8 +130,15 @@ def test_prefect_send_failing_after_retries_is_replayed(webhook_server: LocalWeb
     (entry,) = outbox.pending()
     assert entry.fingerprints == [alert.fingerprint]
 
-    down = replay_outbox(block)  # Slack still down: the entry stays
+    # Slack still down: the entry stays, and the replay run ends Failed, not Completed.
+    state = replay_outbox(block, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ReplayIncomplete) as raised:
+        replay_outbox(block)
+    assert isinstance(raised.value, AlertsNotDelivered)
+    down = raised.value.report
     assert down.delivered == 0 and down.remaining == 1 and down.stopped_by == "slack_down"
+    assert "1 record(s) still pending" in str(raised.value) and "slack_down" in str(raised.value)
     webhook_server.default = ScriptedResponse()
     report = replay_outbox(block)
     assert report.delivered == 1 and report.remaining == 0

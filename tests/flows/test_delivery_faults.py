@@ -25,7 +25,12 @@ from prefect.client.orchestration import get_client
 
 from blocks import SlackAlertsRouter, SlackAlertsWebhook
 from flows import drift_monitoring_flow, send_alert, slack_failure_hook
-from flows.dispatch import send_alerts, undelivered_problem
+from flows.dispatch import (
+    AlertsNotDelivered,
+    fail_if_undelivered,
+    send_alerts,
+    undelivered_problem,
+)
 from slack_alerts import DurableOutbox
 from slack_alerts.testing import LocalWebhookServer, ScriptedResponse
 from tests.factories import drift, unique
@@ -123,6 +128,51 @@ class TestSecretGivenAsAName:
         assert "http_404" in sinks["exception"]
         leaks = [name for name, text in sinks.items() if CANARY in text]
         assert leaks == []
+
+    @pytest.mark.parametrize(
+        "where",
+        ["reference", "encoding", "kinds", "thresholds"],
+    )
+    def test_a_secret_given_as_a_monitor_argument_is_nowhere(
+        self, where: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A database URL or token passed where a file, an encoding, a column or a setting
+        belongs: the run fails, and neither its stored state, its logs nor the failure
+        message posted to Slack repeat it (pathlib turns "://" into ":/" on the way)."""
+        caplog.set_level(logging.DEBUG)
+        secret = f"postgresql://u:{CANARY}@db.example/prod"
+        sample = ROOT / "data" / "sample"
+        arguments: dict[str, Any] = {
+            "reference": sample / "reference.csv",
+            "current": sample / "current.csv",
+        }
+        if where == "reference":
+            arguments["reference"] = secret
+        elif where == "encoding":
+            arguments["encoding"] = secret
+        elif where == "kinds":
+            arguments["kinds"] = {"age": secret}
+        else:
+            arguments["thresholds"] = {"psi_warning": secret}
+        with LocalWebhookServer() as server:
+            name = unique("hook")
+            SlackAlertsWebhook(webhook_url=server.url).save(name)  # type: ignore[arg-type]
+            state = drift_monitoring_flow(
+                unique(), "m", webhook=name, return_state=True, **arguments
+            )
+            assert state.is_failed()
+            with get_client(sync_client=True) as client:
+                run = client.read_flow_run(state.state_details.flow_run_id)
+            posted = json.dumps(server.payloads())
+        error = state.result(raise_on_failure=False)
+        sinks = {
+            "state": str(state.message) + run.model_dump_json(),
+            "exception": repr(error) + str(error),
+            "logs": caplog.text,
+            "slack": posted,
+        }
+        assert "flow_run_failed" in posted  # the failure was reported to Slack
+        assert [name for name, text in sinks.items() if CANARY in text] == []
 
     def test_a_malformed_url_is_refused_without_echo(self) -> None:
         task = send_alert.with_options(**FAST)
@@ -244,14 +294,72 @@ def test_undelivered_problem_names_refused_and_kept() -> None:
     outcomes = [
         outcome_of(alerts[0], AlertStatus.SENT),
         outcome_of(alerts[1], AlertStatus.FAILED_PERMANENT, error="http_404", detail="no_service"),
-        outcome_of(alerts[2], AlertStatus.FAILED_TRANSIENT, error="not_ok", detail="<html>"),
-        outcome_of(alerts[3], AlertStatus.KEPT, error="lock_timeout"),
+        outcome_of(
+            alerts[2],
+            AlertStatus.FAILED_TRANSIENT,
+            error="not_ok",
+            detail="<html>",
+            location="/outbox/a.json",
+        ),
+        outcome_of(alerts[3], AlertStatus.KEPT, error="lock_timeout", location="/outbox/b.json"),
     ]
     problem = undelivered_problem(outcomes)
     assert problem is not None and problem.startswith("3 of 4 alert(s) not delivered")
     assert "1 refused by Slack (http_404: no_service" in problem
     assert "2 kept in the outbox (not_ok: <html>" in problem
+    assert "NOT kept" not in problem
     assert undelivered_problem(outcomes[:1]) is None
+
+
+def test_undelivered_problem_says_lost_when_not_in_the_outbox() -> None:
+    from slack_alerts.outcomes import AlertStatus
+    from slack_alerts.pipeline import outcome_of
+
+    alerts = [drift(metric=f"feature:f{i}") for i in range(3)]
+    outcomes = [
+        outcome_of(alerts[0], AlertStatus.FAILED_TRANSIENT, error="http_500", location=None),
+        outcome_of(alerts[1], AlertStatus.FAILED_TRANSIENT, error="http_500", location="/o/x"),
+        outcome_of(alerts[2], AlertStatus.KEPT, error="lock_timeout", location=None),
+    ]
+    problem = undelivered_problem(outcomes)
+    assert problem is not None and problem.startswith("3 of 3 alert(s) not delivered")
+    assert "1 kept in the outbox" in problem and "2 NOT kept (http_500" in problem
+    assert "SLACK_ALERTS_UNDELIVERED" in problem and "lost" in problem
+    with pytest.raises(AlertsNotDelivered) as raised:
+        fail_if_undelivered(problem)
+    assert "replay` delivers the alerts that were kept" in str(raised.value)
+
+
+def test_an_unwritable_outbox_is_not_called_kept(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_server: LocalWebhookServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from flows import dispatch
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("SLACK_ALERTS_UNDELIVERED", str(blocker / "sub"))  # unwritable, even as root
+    monkeypatch.setattr(dispatch, "notify_model", dispatch.notify_model.with_options(retries=0))
+    webhook_server.default = ScriptedResponse(500, "down")
+    model = unique("ro-model")
+
+    @flow
+    def f() -> Any:
+        return send_alerts(
+            [drift(model, metric=f"feature:f{i}") for i in range(3)], webhook_server.url
+        )
+
+    with caplog.at_level("WARNING"):
+        problem = f().problem
+    assert "ALERTS NOT DURABLE" in caplog.text
+    assert problem is not None and problem.startswith("3 of 3 alert(s) not delivered")
+    assert "kept in the outbox" not in problem and "replay" not in problem
+    assert "3 NOT kept" in problem and "SLACK_ALERTS_UNDELIVERED" in problem
+    with pytest.raises(AlertsNotDelivered) as raised:
+        fail_if_undelivered(problem)
+    assert "kept in the outbox" not in str(raised.value) and "replay" not in str(raised.value)
 
 
 def test_a_failing_monitor_tells_slack(webhook_server: LocalWebhookServer) -> None:
@@ -295,6 +403,11 @@ def test_replay_without_a_real_destination_refuses(
     )
     assert done.returncode == 1
     assert "no real destination" in done.stdout and "--webhook" in done.stdout
+    assert "Replayed: 0 delivered" in done.stdout  # the summary, then exit 1
+    assert "Traceback" not in done.stdout + done.stderr
+    # The replay run itself ends Failed, not Completed (the CLI's exit 1 is no longer alone).
+    assert "Finished in state Failed" in done.stdout + done.stderr
+    assert "Finished in state Completed" not in done.stdout + done.stderr
     assert len(DurableOutbox(outbox).pending()) == 1  # nothing emptied into the preview
 
 
