@@ -64,7 +64,7 @@ class PrefectObserver:
             outcome.model_id,
             outcome.receiver or "(no destination resolved)",
             outcome.status.value,
-            f" ({outcome.error}; kept at {outcome.location})" if outcome.error else "",
+            _where(outcome.error, outcome.location, outcome.status.accounted),
         )
         try:
             emit_event(
@@ -84,3 +84,12 @@ class PrefectObserver:
 
     def on_note(self, message: str) -> None:
         run_logger().warning("%s", message)
+
+
+def _where(error: str | None, location: str | None, accounted: bool) -> str:
+    """The log line's tail: the error, and where an undelivered alert is kept (or not)."""
+    if not error:
+        return ""
+    if location:
+        return f" ({error}; kept at {location})"
+    return f" ({error})" if accounted else f" ({error}; NOT kept: no outbox copy)"
