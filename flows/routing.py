@@ -379,7 +379,10 @@ def resolve_router(ref: WebhookRef, control: ControlPlane) -> Router:
         return StaticRouter(
             receiver_for(
                 SlackAlertsWebhook(webhook_url=url),
-                key=f"env:{WEBHOOK_ENV}",
+                # Keyed by the URL (hashed), as the core client keys it: pointing the
+                # variable at another channel starts a fresh log there (a firing alert is
+                # posted again, never held back as "already firing" elsewhere).
+                key=receiver_key("webhook", url.strip()),
                 name=WEBHOOK_ENV,
             )
         )

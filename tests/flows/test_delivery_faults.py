@@ -205,6 +205,25 @@ def test_an_edited_block_takes_effect_on_the_next_send() -> None:
         assert "after" in str(new.payloads()[0])
 
 
+def test_a_new_webhook_in_the_environment_gets_the_firing_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SLACK_WEBHOOK_URL pointed at another channel: the alert still firing is posted
+    there, not held back as "already firing" by the first channel's log."""
+    alert = drift(unique())
+    with LocalWebhookServer() as first, LocalWebhookServer(secret="SECONDCHANNEL") as second:
+
+        @flow
+        def run() -> Any:
+            return send_alerts([alert], None)
+
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", first.url)
+        assert [o.status.value for o in run().alerts] == ["sent"]
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", second.url)
+        assert [o.status.value for o in run().alerts] == ["sent"]
+        assert len(first.payloads()) == 1 and len(second.payloads()) == 1
+
+
 def test_a_router_routes_each_alert_before_grouping() -> None:
     name = unique("routes")
     with LocalWebhookServer() as channel, LocalWebhookServer(secret="ONCALL") as oncall:
