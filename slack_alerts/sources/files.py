@@ -99,11 +99,19 @@ class FileSource(BaseModel):
         max_length=1,
         description="CSV only: the field separator, e.g. ';' (default ',')",
     )
+    decimal: Literal[".", ","] = Field(
+        default=".",
+        description="CSV only: the decimal mark, ',' for files written as 1,5 (often with ';')",
+    )
 
     @model_validator(mode="after")
     def _delimiter_is_for_csv(self) -> FileSource:
         if self.delimiter is not None and self.format != "csv":
             raise ValueError("delimiter: only a csv source has one")
+        if self.decimal != "." and self.format != "csv":
+            raise ValueError("decimal: only a csv source has one")
+        if self.decimal == "," and (self.delimiter or ",") == ",":
+            raise ValueError("decimal: ',' needs another delimiter, e.g. delimiter: ';'")
         return self
 
     @field_validator("path")
@@ -120,8 +128,11 @@ class FileSource(BaseModel):
     def _format(self) -> ds.FileFormat | str:
         if self.format == "jsonl":
             return ds.JsonFileFormat()
-        if self.delimiter is not None:
-            return ds.CsvFileFormat(parse_options=pacsv.ParseOptions(delimiter=self.delimiter))
+        if self.delimiter is not None or self.decimal != ".":
+            return ds.CsvFileFormat(
+                parse_options=pacsv.ParseOptions(delimiter=self.delimiter or ","),
+                convert_options=pacsv.ConvertOptions(decimal_point=self.decimal),
+            )
         return self.format
 
     def _check_delimiter(self, schema: pa.Schema) -> None:
@@ -160,7 +171,7 @@ class FileSource(BaseModel):
             )
             schema = _unified_schema(
                 dataset,
-                f"{self.format}:{self.delimiter or ''}",
+                f"{self.format}:{self.delimiter or ''}:{self.decimal}",
                 every_file=self.partition_column is None,
             )
             self._check_delimiter(schema)

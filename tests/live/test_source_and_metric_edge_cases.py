@@ -512,6 +512,26 @@ def test_a_semicolon_csv_reads_with_delimiter_and_says_so_without(tmp_path: Path
     assert read.rows_read == PER_HOUR and read.kinds["score"] == "numeric"
 
 
+def test_decimal_commas_read_as_numbers_with_decimal(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    frame = _calibrated(2, seed=12)
+    frame.to_csv(path, sep=";", decimal=",", index=False)
+    window = TimeWindow(start=T0, end=T0 + timedelta(hours=1))
+    as_text = FileSource(path=str(path), format="csv", timestamp_column="ts", delimiter=";")
+    assert as_text.read_window(window).kinds["score"] == "categorical"  # "0,53" is text
+    source = FileSource(
+        path=str(path), format="csv", timestamp_column="ts", delimiter=";", decimal=","
+    )
+    read = source.read_window(window)
+    assert read.kinds["score"] == "numeric"
+    expected = frame[(frame["ts"] >= window.start) & (frame["ts"] < window.end)]["score"]
+    np.testing.assert_allclose(
+        np.sort(read.frame["score"].to_numpy()), np.sort(expected.to_numpy()), rtol=1e-12
+    )
+    with pytest.raises(ValueError, match="decimal: ',' needs another delimiter"):
+        FileSource(path=str(path), format="csv", timestamp_column="ts", decimal=",")
+
+
 def test_unscored_logits_do_not_reach_the_fairness_rules(tmp_path: Path) -> None:
     data = _calibrated(25, seed=12)
     data["score"] = np.log(data["score"] / (1 - data["score"]))
