@@ -175,6 +175,8 @@ class FileSource(BaseModel):
                 every_file=self.partition_column is None,
             )
             self._check_delimiter(schema)
+            if self.format == "jsonl":
+                schema = _json_time_column(schema, self.timestamp_column)
             if not schema.equals(dataset.schema, check_metadata=False) or _index_columns(
                 dataset.schema
             ):
@@ -365,6 +367,16 @@ def _unified_schema(dataset: ds.Dataset, reader: str, *, every_file: bool = True
                     ).field(0)
     index = set().union(*(_index_columns(s) for s in [*schemas, dataset.schema]))
     return pa.schema([f for name, f in fields.items() if name not in index])
+
+
+def _json_time_column(schema: pa.Schema, column: str) -> pa.Schema:
+    """JSON has no time type, and pyarrow infers one only for whole-second ISO text: a text
+    time column is declared UTC timestamps, which the scan parses ("…T11:00:18.797Z", as
+    pandas' ``to_json`` writes, and "…+02:00" alike)."""
+    index = schema.get_field_index(column)
+    if index < 0 or not pa.types.is_string(schema.field(index).type):
+        return schema
+    return schema.set(index, pa.field(column, pa.timestamp("us", tz="UTC")))
 
 
 def _scalar(moment: datetime, data_type: pa.DataType) -> pa.Scalar[Any]:

@@ -532,6 +532,19 @@ def test_decimal_commas_read_as_numbers_with_decimal(tmp_path: Path) -> None:
         FileSource(path=str(path), format="csv", timestamp_column="ts", decimal=",")
 
 
+def test_jsonl_written_by_pandas_has_fractional_iso_times(tmp_path: Path) -> None:
+    frame = _calibrated(2, seed=13)
+    frame["ts"] = frame["ts"] + pd.to_timedelta(np.arange(len(frame)) % 997, unit="ms")
+    path = tmp_path / "p.jsonl"
+    frame.to_json(path, orient="records", lines=True, date_format="iso", date_unit="ms")
+    assert ".0" in path.read_text().split('"ts":"')[1][:25] or "." in path.read_text()[:200]
+    window = TimeWindow(start=T0, end=T0 + timedelta(hours=1))
+    read = FileSource(path=str(path), format="jsonl", timestamp_column="ts").read_window(window)
+    inside = frame[(frame["ts"] >= window.start) & (frame["ts"] < window.end)]
+    assert read.rows_read == len(inside) == PER_HOUR
+    assert read.kinds["ts"] == "time" and read.kinds["score"] == "numeric"
+
+
 def test_unscored_logits_do_not_reach_the_fairness_rules(tmp_path: Path) -> None:
     data = _calibrated(25, seed=12)
     data["score"] = np.log(data["score"] / (1 - data["score"]))
