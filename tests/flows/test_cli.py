@@ -50,6 +50,20 @@ def assert_demo_timeline(out: str) -> None:
     assert re.search(r"Alerts: \d+ critical, \d+ warning, 0 info", out), out
 
 
+def test_demo_against_a_failing_webhook_says_what_to_do_without_tracebacks(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    with LocalWebhookServer() as server:
+        server.default = ScriptedResponse(500, "oops")
+        env = {**prefect_env, "SLACK_WEBHOOK_URL": server.url}
+        done = run(["demo", "--outbox", str(tmp_path / "box")], env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    assert "[3/3] Security" in done.stdout  # every step ran
+    assert "Traceback" not in output and server.path not in output
+    assert "alerts not delivered" in done.stderr and "slack-alerts replay" in done.stderr
+
+
 def test_replay_with_nothing_undelivered(prefect_env: dict[str, str], tmp_path: Path) -> None:
     done = run(["replay", "--outbox", str(tmp_path)], prefect_env)
     assert done.returncode == 0 and "Nothing to replay" in done.stdout
