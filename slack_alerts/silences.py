@@ -76,6 +76,9 @@ def _valid_severity(value: str) -> str:
     return key
 
 
+_UNLIKE_IDS = ("a", "Z", "0", "-", "_", "sepsis-v3", "risk[v2]", "x.y_z-1@2", "ÿ" * 3)
+
+
 class Silence(BaseModel):
     """Mute alerts matching ``matchers`` (exact) and ``patterns`` from ``starts_at`` on."""
 
@@ -121,8 +124,12 @@ class Silence(BaseModel):
                 raise ValueError(f"{name}: longer than {MAX_ID_LENGTH} characters")
             if not given.strip():
                 raise ValueError(f"{name}: an empty value would never match; give a value")
-        # As Alertmanager: some matcher must not match everything (an empty value).
-        if not self.matchers and all(fnmatchcase("", p) for p in self.patterns.values()):
+        # As Alertmanager: some matcher must not match everything. Alertmanager asks that
+        # it not match the empty string; ids are never empty, so a pattern that matches
+        # every one of these unlike ids ("?*", "*[!.]*") counts as matching everything.
+        if not self.matchers and all(
+            all(fnmatchcase(probe, p) for probe in _UNLIKE_IDS) for p in self.patterns.values()
+        ):
             raise ValueError(
                 "a silence needs at least one matcher that does not match everything "
                 "(model_id, kind, metric or severity)"

@@ -110,8 +110,9 @@ def test_matchers_are_exact_unless_a_pattern_is_asked_for(
         assert statuses[literal] == statuses[f"{base}-a"] == AlertStatus.SILENCED
         assert statuses[f"{base}2"] != AlertStatus.SILENCED  # not risk2 for risk[v2]
     # Alertmanager's rule: some matcher must not match everything.
-    assert main(["silence", "add", "--model-pattern", "*"]) == 1
-    assert "does not match everything" in capsys.readouterr().err
+    for everything in ("*", "?*", "*[!.]*"):
+        assert main(["silence", "add", "--model-pattern", everything]) == 1
+        assert "does not match everything" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
