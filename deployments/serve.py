@@ -83,8 +83,28 @@ def main() -> int:
     deployments = build_deployments()
     names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
     print(f"Serving {names} from {api_url}; Ctrl+C stops them (and pauses their schedules).")
-    serve(*deployments)
+    try:
+        serve(*deployments)
+    finally:
+        pause_served([f"{d.flow_name}/{d.name}" for d in deployments])
     return 0
+
+
+def pause_served(names: list[str]) -> None:
+    """Pause the schedules of ``names``, ours only.
+
+    Prefect's runner pauses them when it shuts down cleanly; a Ctrl+C that lands while it
+    is still starting or polling can skip that, and the server would go on scheduling runs
+    that nobody executes. Pausing twice is harmless.
+    """
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                client.pause_deployment(client.read_deployment_by_name(name).id)
+            except Exception as exc:  # shutting down: say it, never hide the real exit
+                print(f"warning: could not pause {name} ({type(exc).__name__})", file=sys.stderr)
 
 
 if __name__ == "__main__":
