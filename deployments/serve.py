@@ -19,8 +19,10 @@ only the ``-served`` schedules.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -83,10 +85,21 @@ def main() -> int:
     deployments = build_deployments()
     names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
     print(f"Serving {names} from {api_url}; Ctrl+C stops them (and pauses their schedules).")
+    served = [f"{d.flow_name}/{d.name}" for d in deployments]
+    default = signal.getsignal(signal.SIGINT)
+
+    def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
+        # Pause first, then stop: Prefect's runner pauses only at the end of a clean
+        # shutdown, which a busy machine may not reach before the process is killed.
+        signal.signal(signal.SIGINT, default)  # a second Ctrl+C is Python's own
+        pause_served(served)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         serve(*deployments)
     finally:
-        pause_served([f"{d.flow_name}/{d.name}" for d in deployments])
+        pause_served(served)
     return 0
 
 
